@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the project needs on Debian 12, fetches MNIST, and builds.
+# Idempotent: packages already present, data already verified and a build
+# already up to date are left as they are. Run as root or with sudo.
+#
+#   scripts/setup.sh            dependencies + data + build
+#   scripts/setup.sh --no-build dependencies + data only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=1
+[[ "${1:-}" == "--no-build" ]] && build=0
+
+packages=(
+  build-essential cmake pkg-config
+  libopenblas-dev zlib1g-dev libfmt-dev libcli11-dev nlohmann-json3-dev libsimdjson-dev libstb-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libplplot-dev plplot-driver-cairo
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  echo "setup: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+scripts/fetch-mnist.sh data/mnist
+
+if ((build)); then
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build -j "$(nproc)" --target mnist
+fi

@@ -1,0 +1,110 @@
+#include "data/idx.h"
+
+#include <fmt/format.h>
+
+#include "io/file.h"
+#include "util/error.h"
+
+namespace mnist {
+
+namespace {
+
+uint32_t read_be32(std::string_view bytes, size_t at) {
+  auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + i])); };
+  return (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
+}
+
+void put_be32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+// Checks the header and the file length; returns the dimensions.
+std::vector<uint32_t> parse_header(std::string_view bytes, const std::string& what, int dims,
+                                   const char* kind) {
+  const uint32_t expected_magic = 0x0800u | static_cast<uint32_t>(dims);
+  if (bytes.size() < 4) {
+    throw Error(fmt::format("{}: file is too short ({} bytes) to be IDX {}", what, bytes.size(), kind));
+  }
+  const uint32_t magic = read_be32(bytes, 0);
+  if (magic != expected_magic) {
+    throw Error(fmt::format("{}: bad magic number 0x{:08x}, expected 0x{:08x} (IDX unsigned-byte {})",
+                            what, magic, expected_magic, kind));
+  }
+  const size_t header = 4 + 4 * static_cast<size_t>(dims);
+  if (bytes.size() < header) {
+    throw Error(fmt::format("{}: truncated IDX header ({} of {} bytes)", what, bytes.size(), header));
+  }
+  std::vector<uint32_t> shape;
+  uint64_t total = 1;
+  for (int d = 0; d < dims; ++d) {
+    shape.push_back(read_be32(bytes, 4 + 4 * static_cast<size_t>(d)));
+    if (shape.back() == 0) throw Error(fmt::format("{}: dimension {} is zero", what, d));
+    total *= shape.back();
+    if (total > (uint64_t{1} << 36)) throw Error(fmt::format("{}: dimensions are absurdly large", what));
+  }
+  const uint64_t expected = header + total;
+  if (bytes.size() != expected) {
+    throw Error(fmt::format("{}: {} ({} bytes, the header says {})", what,
+                            bytes.size() < expected ? "truncated" : "has trailing bytes",
+                            bytes.size(), expected));
+  }
+  return shape;
+}
+
+}  // namespace
+
+ImageSet parse_idx_images(std::string_view bytes, const std::string& what) {
+  const auto shape = parse_header(bytes, what, 3, "images");
+  if (shape[0] > 0x7fffffffu || shape[1] > 4096 || shape[2] > 4096) {
+    throw Error(fmt::format("{}: image dimensions {}x{}x{} are out of range", what, shape[0], shape[1], shape[2]));
+  }
+  ImageSet set;
+  set.count = static_cast<int>(shape[0]);
+  set.rows = static_cast<int>(shape[1]);
+  set.cols = static_cast<int>(shape[2]);
+  const auto* data = reinterpret_cast<const uint8_t*>(bytes.data()) + 16;
+  set.pixels.assign(data, data + static_cast<size_t>(set.count) * set.image_size());
+  return set;
+}
+
+std::vector<uint8_t> parse_idx_labels(std::string_view bytes, const std::string& what,
+                                      int num_classes) {
+  const auto shape = parse_header(bytes, what, 1, "labels");
+  const auto* data = reinterpret_cast<const uint8_t*>(bytes.data()) + 8;
+  std::vector<uint8_t> labels(data, data + shape[0]);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] >= num_classes) {
+      throw Error(fmt::format("{}: label {} at index {} is out of range 0..{}", what, labels[i], i,
+                              num_classes - 1));
+    }
+  }
+  return labels;
+}
+
+ImageSet read_idx_images(const std::string& path) {
+  return parse_idx_images(read_maybe_gzip(path), path);
+}
+
+std::vector<uint8_t> read_idx_labels(const std::string& path, int num_classes) {
+  return parse_idx_labels(read_maybe_gzip(path), path, num_classes);
+}
+
+std::string idx_images_bytes(const ImageSet& images) {
+  std::string out;
+  put_be32(out, 0x0803);
+  put_be32(out, static_cast<uint32_t>(images.count));
+  put_be32(out, static_cast<uint32_t>(images.rows));
+  put_be32(out, static_cast<uint32_t>(images.cols));
+  out.append(reinterpret_cast<const char*>(images.pixels.data()), images.pixels.size());
+  return out;
+}
+
+std::string idx_labels_bytes(const std::vector<uint8_t>& labels) {
+  std::string out;
+  put_be32(out, 0x0801);
+  put_be32(out, static_cast<uint32_t>(labels.size()));
+  out.append(reinterpret_cast<const char*>(labels.data()), labels.size());
+  return out;
+}
+
+}  // namespace mnist

@@ -1,0 +1,126 @@
+#include "io/checkpoint.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "io/file.h"
+#include "io/safetensors.h"
+#include "nn/models.h"
+#include "util/error.h"
+
+namespace mnist {
+
+namespace {
+
+constexpr const char* kFormat = "mnist-cpp-checkpoint/1";
+
+std::string float_text(float v) { return fmt::format("{}", v); }
+
+float parse_float(const std::map<std::string, std::string>& meta, const std::string& key,
+                  float fallback, const std::string& what) {
+  const auto it = meta.find(key);
+  if (it == meta.end()) return fallback;
+  try {
+    size_t used = 0;
+    const float v = std::stof(it->second, &used);
+    if (used != it->second.size() || !std::isfinite(v)) throw std::invalid_argument(key);
+    return v;
+  } catch (const std::exception&) {
+    throw Error(fmt::format("{}: metadata '{}' is not a number: '{}'", what, key, it->second));
+  }
+}
+
+// Files written by other tools may have no metadata: infer the model from
+// the tensor names, and assume 28x28 MNIST scaled by 1/255.
+std::string infer_model(const SafeTensorsFile& file) {
+  if (file.contains("conv1.weight")) return "cnn";
+  if (file.contains("fc1.weight")) return "mlp";
+  if (file.contains("fc.weight")) return "linear";
+  throw Error(file.what() + ": no 'model' in the metadata and no known tensor names");
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Network<float>& network,
+                     const InputScaling& scaling, const std::string& config_json,
+                     Optimizer* optimizer) {
+  const Shape in = network.input_shape();
+  std::map<std::string, std::string> meta = {
+      {"format", kFormat},
+      {"model", network.model()},
+      {"input_shape", fmt::format("[{}, {}, {}]", in.channels, in.height, in.width)},
+      {"classes", std::to_string(network.classes())},
+      {"input_scale", float_text(scaling.scale)},
+      {"input_offset", float_text(scaling.offset)},
+      {"config", config_json},
+  };
+  std::vector<TensorRef> tensors;
+  const auto params = network.params();
+  for (const auto& t : network.tensors()) {
+    tensors.push_back({t.name, t.shape, params.subspan(t.offset, t.size)});
+  }
+  if (optimizer != nullptr) {
+    meta["optim.name"] = optimizer->name();
+    meta["optim.steps"] = std::to_string(optimizer->steps());
+    for (const auto& buffer : optimizer->state_buffers()) {
+      const std::span<const float> data(*buffer.data);
+      for (const auto& t : network.tensors()) {
+        tensors.push_back({"optim." + buffer.name + "." + t.name, t.shape, data.subspan(t.offset, t.size)});
+      }
+    }
+  }
+  write_file_atomic(path, safetensors_bytes(meta, tensors));
+}
+
+SavedModel load_model(const std::string& path) {
+  const SafeTensorsFile file = SafeTensorsFile::read(path);
+  const auto& meta = file.metadata();
+  if (meta.count("format") && meta.at("format") != kFormat) {
+    throw Error(fmt::format("{}: unsupported checkpoint format '{}' (this program reads {})", path,
+                            meta.at("format"), kFormat));
+  }
+  const std::string model = meta.count("model") ? meta.at("model") : infer_model(file);
+  Shape input{1, 28, 28};
+  if (meta.count("input_shape")) {
+    try {
+      const auto dims = nlohmann::json::parse(meta.at("input_shape")).get<std::vector<int>>();
+      if (dims.size() != 3 || dims[0] < 1 || dims[1] < 1 || dims[2] < 1 || dims[0] > 4096 ||
+          dims[1] > 4096 || dims[2] > 4096) {
+        throw std::invalid_argument("shape");
+      }
+      input = {dims[0], dims[1], dims[2]};
+    } catch (const std::exception&) {
+      throw Error(fmt::format("{}: metadata 'input_shape' is invalid: '{}'", path, meta.at("input_shape")));
+    }
+  }
+  const float classes_f = parse_float(meta, "classes", kNumClasses, path);
+  if (classes_f != kNumClasses) {
+    throw Error(fmt::format("{}: model has {} classes, this program handles {}", path, classes_f, kNumClasses));
+  }
+  Network<float> network = [&] {
+    try {
+      return make_network<float>(model, input, kNumClasses);
+    } catch (const UsageError&) {
+      throw Error(fmt::format("{}: unknown model '{}' in the metadata", path, model));
+    }
+  }();
+  for (const auto& t : network.tensors()) {
+    if (!file.contains(t.name)) throw Error(fmt::format("{}: missing tensor '{}' for model {}", path, t.name, model));
+    file.copy_to(t.name, t.shape, network.view(t));
+  }
+  for (const auto& name : file.names()) {
+    if (name.rfind("optim.", 0) != 0 && network.find(name) == nullptr) {
+      throw Error(fmt::format("{}: unexpected tensor '{}' for model {}", path, name, model));
+    }
+  }
+  for (float v : network.params()) {
+    if (!std::isfinite(v)) throw Error(path + ": the weights contain NaN or infinity");
+  }
+  InputScaling scaling{parse_float(meta, "input_scale", 1.0f / 255.0f, path),
+                       parse_float(meta, "input_offset", 0.0f, path)};
+  return {std::move(network), scaling, meta};
+}
+
+}  // namespace mnist

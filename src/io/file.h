@@ -1,0 +1,31 @@
+#pragma once
+// Whole-file reads and atomic writes. Every error names the file.
+#include <string>
+#include <string_view>
+
+namespace mnist {
+
+// Reads a file into memory; throws Error("PATH: reason").
+std::string read_file(const std::string& path);
+
+// If bytes start with the gzip magic, inflates them (all members);
+// otherwise returns them unchanged. what names the source in errors.
+// Output larger than max_bytes is refused rather than exhausting memory.
+std::string gunzip_if_compressed(std::string bytes, const std::string& what,
+                                 size_t max_bytes = size_t{4} << 30);
+
+// Reads a file, inflating it if it is gzip-compressed.
+std::string read_maybe_gzip(const std::string& path);
+
+// Deflates bytes into a gzip stream.
+std::string gzip_compress(std::string_view bytes, int level = 6);
+
+// Writes bytes to path atomically: a temporary file in the same folder,
+// flushed to disk, then renamed over path. On any failure the temporary file
+// is removed, path is untouched, and Error names path and the reason.
+void write_file_atomic(const std::string& path, std::string_view bytes);
+
+bool is_directory(const std::string& path);
+bool file_exists(const std::string& path);
+
+}  // namespace mnist

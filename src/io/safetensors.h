@@ -1,0 +1,54 @@
+#pragma once
+// The safetensors format (Hugging Face): an 8-byte little-endian header
+// length N, N bytes of JSON header, then the raw tensor bytes. The header maps
+// each tensor name to {"dtype", "shape", "data_offsets": [begin, end]}
+// (offsets relative to the data section) and may hold "__metadata__", a map
+// of strings to strings. Only F32 tensors are written and read here.
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace mnist {
+
+struct TensorRef {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::span<const float> data;
+};
+
+// The whole file as bytes, header padded with spaces to 8-byte alignment.
+std::string safetensors_bytes(const std::map<std::string, std::string>& metadata,
+                              const std::vector<TensorRef>& tensors);
+
+class SafeTensorsFile {
+ public:
+  // Parses and validates bytes: header size within the file, JSON shape,
+  // dtype F32, offsets inside the data and not overlapping, sizes matching
+  // shapes. Throws Error("WHAT: reason").
+  SafeTensorsFile(std::string bytes, std::string what);
+  static SafeTensorsFile read(const std::string& path);
+
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  bool contains(const std::string& name) const { return entries_.count(name) != 0; }
+  std::vector<std::string> names() const;
+  const std::vector<int64_t>& shape(const std::string& name) const;
+  // Copies a tensor out after checking that its shape is the expected one.
+  void copy_to(const std::string& name, const std::vector<int64_t>& expected_shape,
+               std::span<float> out) const;
+  const std::string& what() const { return what_; }
+
+ private:
+  struct Entry {
+    std::vector<int64_t> shape;
+    size_t begin, end;
+  };
+  std::string bytes_;
+  std::string what_;
+  size_t data_start_ = 0;
+  std::map<std::string, std::string> metadata_;
+  std::map<std::string, Entry> entries_;
+};
+
+}  // namespace mnist

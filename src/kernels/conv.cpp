@@ -1,0 +1,151 @@
+#include "kernels/conv.h"
+
+#include <algorithm>
+
+#include "kernels/blas.h"
+
+namespace mnist {
+
+// Aim for a column block of about 128 Ki floats (512 KiB): it stays in L2.
+int ConvGeometry::group() const {
+  constexpr size_t kTargetFloats = 128 * 1024;
+  const size_t per_sample = static_cast<size_t>(patch()) * out_plane();
+  return static_cast<int>(std::max<size_t>(1, kTargetFloats / std::max<size_t>(1, per_sample)));
+}
+
+// Layout of the scratch for one group: col (K x gP), then y or dy in
+// GEMM order (OC x gP), then dcol (K x gP).
+size_t conv2d_scratch_size(const ConvGeometry& g, int n) {
+  const size_t gp = static_cast<size_t>(std::min(n, g.group())) * g.out_plane();
+  return gp * (2 * static_cast<size_t>(g.patch()) + g.out_channels);
+}
+
+template <class T>
+void im2col(const T* x, int samples, const ConvGeometry& g, T* col) {
+  const int oh = g.out_height(), ow = g.out_width(), plane = oh * ow;
+  const size_t row_len = static_cast<size_t>(samples) * plane;
+  for (int c = 0; c < g.in_channels; ++c) {
+    for (int kh = 0; kh < g.kernel; ++kh) {
+      for (int kw = 0; kw < g.kernel; ++kw) {
+        T* row = col + ((static_cast<size_t>(c) * g.kernel + kh) * g.kernel + kw) * row_len;
+        for (int s = 0; s < samples; ++s) {
+          const T* src = x + (static_cast<size_t>(s) * g.in_channels + c) * g.height * g.width;
+          T* dst = row + static_cast<size_t>(s) * plane;
+          for (int y = 0; y < oh; ++y) {
+            const int iy = y * g.stride - g.pad + kh;
+            T* out = dst + y * ow;
+            if (iy < 0 || iy >= g.height) {
+              std::fill(out, out + ow, T(0));
+              continue;
+            }
+            const T* in_row = src + iy * g.width;
+            for (int xo = 0; xo < ow; ++xo) {
+              const int ix = xo * g.stride - g.pad + kw;
+              out[xo] = (ix >= 0 && ix < g.width) ? in_row[ix] : T(0);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void col2im_add(const T* dcol, int samples, const ConvGeometry& g, T* dx) {
+  const int oh = g.out_height(), ow = g.out_width(), plane = oh * ow;
+  const size_t row_len = static_cast<size_t>(samples) * plane;
+  for (int c = 0; c < g.in_channels; ++c) {
+    for (int kh = 0; kh < g.kernel; ++kh) {
+      for (int kw = 0; kw < g.kernel; ++kw) {
+        const T* row =
+            dcol + ((static_cast<size_t>(c) * g.kernel + kh) * g.kernel + kw) * row_len;
+        for (int s = 0; s < samples; ++s) {
+          T* dst = dx + (static_cast<size_t>(s) * g.in_channels + c) * g.height * g.width;
+          const T* src = row + static_cast<size_t>(s) * plane;
+          for (int y = 0; y < oh; ++y) {
+            const int iy = y * g.stride - g.pad + kh;
+            if (iy < 0 || iy >= g.height) continue;
+            T* out_row = dst + iy * g.width;
+            const T* in = src + y * ow;
+            for (int xo = 0; xo < ow; ++xo) {
+              const int ix = xo * g.stride - g.pad + kw;
+              if (ix >= 0 && ix < g.width) out_row[ix] += in[xo];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n,
+                    const ConvGeometry& g, T* scratch) {
+  const int K = g.patch(), P = g.out_plane(), OC = g.out_channels;
+  const size_t in_size = static_cast<size_t>(g.in_channels) * g.height * g.width;
+  const int group = std::min(n, g.group());
+  T* col = scratch;
+  T* out = col + static_cast<size_t>(K) * group * P;
+  for (int s0 = 0; s0 < n; s0 += group) {
+    const int gs = std::min(group, n - s0);
+    im2col(x + s0 * in_size, gs, g, col);
+    // out (OC x gs*P) = weight (OC x K) * col (K x gs*P)
+    gemm<T>(false, false, OC, gs * P, K, T(1), weight, K, col, gs * P, T(0), out, gs * P);
+    // Scatter from GEMM order (oc, s, p) to NCHW (s, oc, p), adding the bias.
+    for (int s = 0; s < gs; ++s) {
+      for (int oc = 0; oc < OC; ++oc) {
+        const T* src = out + (static_cast<size_t>(oc) * gs + s) * P;
+        T* dst = y + ((static_cast<size_t>(s0) + s) * OC + oc) * P;
+        for (int p = 0; p < P; ++p) dst[p] = src[p] + bias[oc];
+      }
+    }
+  }
+}
+
+template <class T>
+void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n,
+                     const ConvGeometry& g, T* scratch) {
+  const int K = g.patch(), P = g.out_plane(), OC = g.out_channels;
+  const size_t in_size = static_cast<size_t>(g.in_channels) * g.height * g.width;
+  const int group = std::min(n, g.group());
+  T* col = scratch;
+  T* dout = col + static_cast<size_t>(K) * group * P;
+  T* dcol = dout + static_cast<size_t>(OC) * group * P;
+  for (int s0 = 0; s0 < n; s0 += group) {
+    const int gs = std::min(group, n - s0);
+    // Gather dy into GEMM order (oc, s, p); the bias gradient sums it.
+    for (int oc = 0; oc < OC; ++oc) {
+      T sum = 0;
+      for (int s = 0; s < gs; ++s) {
+        const T* src = dy + ((static_cast<size_t>(s0) + s) * OC + oc) * P;
+        T* dst = dout + (static_cast<size_t>(oc) * gs + s) * P;
+        for (int p = 0; p < P; ++p) {
+          dst[p] = src[p];
+          sum += src[p];
+        }
+      }
+      dbias[oc] += sum;
+    }
+    im2col(x + s0 * in_size, gs, g, col);
+    // dweight (OC x K) += dout (OC x gs*P) * col^T (gs*P x K)
+    gemm<T>(false, true, OC, K, gs * P, T(1), dout, gs * P, col, gs * P, T(1), dweight, K);
+    if (dx != nullptr) {
+      // dcol (K x gs*P) = weight^T (K x OC) * dout (OC x gs*P)
+      gemm<T>(true, false, K, gs * P, OC, T(1), weight, K, dout, gs * P, T(0), dcol, gs * P);
+      col2im_add(dcol, gs, g, dx + s0 * in_size);
+    }
+  }
+}
+
+#define MNIST_INSTANTIATE(T)                                                                     \
+  template void im2col<T>(const T*, int, const ConvGeometry&, T*);                               \
+  template void col2im_add<T>(const T*, int, const ConvGeometry&, T*);                           \
+  template void conv2d_forward<T>(const T*, const T*, const T*, T*, int, const ConvGeometry&,    \
+                                  T*);                                                           \
+  template void conv2d_backward<T>(const T*, const T*, const T*, T*, T*, T*, int,                \
+                                   const ConvGeometry&, T*);
+MNIST_INSTANTIATE(float)
+MNIST_INSTANTIATE(double)
+#undef MNIST_INSTANTIATE
+
+}  // namespace mnist

@@ -1,0 +1,119 @@
+#include "kernels/layers.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/blas.h"
+
+namespace mnist {
+
+template <class T>
+void relu_forward(const T* x, T* y, size_t count) {
+  for (size_t i = 0; i < count; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+}
+
+template <class T>
+void relu_backward(const T* y, const T* dy, T* dx, size_t count) {
+  for (size_t i = 0; i < count; ++i) dx[i] += y[i] > T(0) ? dy[i] : T(0);
+}
+
+template <class T>
+void maxpool_forward(const T* x, T* y, int32_t* argmax, size_t planes, const PoolGeometry& g) {
+  const int oh = g.out_height(), ow = g.out_width();
+  for (size_t p = 0; p < planes; ++p) {
+    const T* in = x + p * g.height * g.width;
+    T* out = y + p * oh * ow;
+    int32_t* arg = argmax + p * oh * ow;
+    for (int oy = 0; oy < oh; ++oy) {
+      for (int ox = 0; ox < ow; ++ox) {
+        int best = (oy * g.stride) * g.width + ox * g.stride;
+        for (int ky = 0; ky < g.kernel; ++ky) {
+          for (int kx = 0; kx < g.kernel; ++kx) {
+            const int idx = (oy * g.stride + ky) * g.width + ox * g.stride + kx;
+            // '>' keeps the first maximum; NaN propagates like PyTorch.
+            if (in[idx] > in[best] || std::isnan(in[idx])) best = idx;
+          }
+        }
+        out[oy * ow + ox] = in[best];
+        arg[oy * ow + ox] = best;
+      }
+    }
+  }
+}
+
+template <class T>
+void maxpool_backward(const T* dy, const int32_t* argmax, T* dx, size_t planes,
+                      const PoolGeometry& g) {
+  const size_t out_plane = static_cast<size_t>(g.out_height()) * g.out_width();
+  const size_t in_plane = static_cast<size_t>(g.height) * g.width;
+  for (size_t p = 0; p < planes; ++p) {
+    for (size_t o = 0; o < out_plane; ++o) {
+      dx[p * in_plane + argmax[p * out_plane + o]] += dy[p * out_plane + o];
+    }
+  }
+}
+
+template <class T>
+void linear_forward(const T* x, const T* weight, const T* bias, T* y, int n, int in, int out) {
+  for (int i = 0; i < n; ++i) std::copy(bias, bias + out, y + static_cast<size_t>(i) * out);
+  gemm<T>(false, true, n, out, in, T(1), x, in, weight, in, T(1), y, out);
+}
+
+template <class T>
+void linear_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n,
+                     int in, int out) {
+  gemm<T>(true, false, out, in, n, T(1), dy, out, x, in, T(1), dweight, in);
+  for (int i = 0; i < n; ++i) {
+    for (int o = 0; o < out; ++o) dbias[o] += dy[static_cast<size_t>(i) * out + o];
+  }
+  if (dx != nullptr) gemm<T>(false, false, n, in, out, T(1), dy, out, weight, in, T(1), dx, in);
+}
+
+template <class T>
+double softmax_cross_entropy(const T* logits, const uint8_t* labels, int n, int classes, T scale,
+                             T* dlogits) {
+  double total = 0;
+  for (int i = 0; i < n; ++i) {
+    const T* z = logits + static_cast<size_t>(i) * classes;
+    const T m = *std::max_element(z, z + classes);
+    T sum = 0;
+    for (int j = 0; j < classes; ++j) sum += std::exp(z[j] - m);
+    const T log_sum = std::log(sum);
+    total += static_cast<double>(log_sum - (z[labels[i]] - m));
+    if (dlogits != nullptr) {
+      T* d = dlogits + static_cast<size_t>(i) * classes;
+      for (int j = 0; j < classes; ++j) {
+        const T p = std::exp(z[j] - m - log_sum);
+        d[j] = scale * (p - (j == labels[i] ? T(1) : T(0)));
+      }
+    }
+  }
+  return total;
+}
+
+template <class T>
+void softmax(const T* logits, T* probs, int n, int classes) {
+  for (int i = 0; i < n; ++i) {
+    const T* z = logits + static_cast<size_t>(i) * classes;
+    T* p = probs + static_cast<size_t>(i) * classes;
+    const T m = *std::max_element(z, z + classes);
+    T sum = 0;
+    for (int j = 0; j < classes; ++j) sum += p[j] = std::exp(z[j] - m);
+    for (int j = 0; j < classes; ++j) p[j] /= sum;
+  }
+}
+
+#define MNIST_INSTANTIATE(T)                                                                     \
+  template void relu_forward<T>(const T*, T*, size_t);                                           \
+  template void relu_backward<T>(const T*, const T*, T*, size_t);                                \
+  template void maxpool_forward<T>(const T*, T*, int32_t*, size_t, const PoolGeometry&);         \
+  template void maxpool_backward<T>(const T*, const int32_t*, T*, size_t, const PoolGeometry&);  \
+  template void linear_forward<T>(const T*, const T*, const T*, T*, int, int, int);              \
+  template void linear_backward<T>(const T*, const T*, const T*, T*, T*, T*, int, int, int);     \
+  template double softmax_cross_entropy<T>(const T*, const uint8_t*, int, int, T, T*);           \
+  template void softmax<T>(const T*, T*, int, int);
+MNIST_INSTANTIATE(float)
+MNIST_INSTANTIATE(double)
+#undef MNIST_INSTANTIATE
+
+}  // namespace mnist

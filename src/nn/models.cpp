@@ -1,0 +1,43 @@
+#include "nn/models.h"
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace mnist {
+
+const std::vector<std::string>& model_names() {
+  static const std::vector<std::string> names = {"cnn", "mlp", "linear"};
+  return names;
+}
+
+namespace {
+
+std::vector<LayerSpec> specs_for(const std::string& model, int classes) {
+  using L = LayerSpec;
+  if (model == "cnn") {
+    // The course network: conv(1->20, 5x5, pad 2)+ReLU, max-pool 2,
+    // conv(20->20, 5x5, pad 2)+ReLU, max-pool 2, fully connected 980->10.
+    return {L::conv2d("conv1", 20, 5, 2), L::relu(), L::maxpool2d(2),
+            L::conv2d("conv2", 20, 5, 2), L::relu(), L::maxpool2d(2),
+            L::linear("fc", classes)};
+  }
+  if (model == "mlp") {
+    // One hidden layer of 256 ReLU units.
+    return {L::linear("fc1", 256), L::relu(), L::linear("fc2", classes)};
+  }
+  if (model == "linear") return {L::linear("fc", classes)};  // softmax regression
+  throw UsageError("--model: unknown model '" + model + "' (choose cnn, mlp or linear)");
+}
+
+}  // namespace
+
+template <class T>
+Network<T> make_network(const std::string& model, Shape input, int classes) {
+  return Network<T>(model, specs_for(model, classes), input, classes);
+}
+
+template Network<float> make_network<float>(const std::string&, Shape, int);
+template Network<double> make_network<double>(const std::string&, Shape, int);
+
+}  // namespace mnist

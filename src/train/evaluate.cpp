@@ -1,0 +1,68 @@
+#include "train/evaluate.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "kernels/layers.h"
+
+namespace mnist {
+
+namespace {
+constexpr int kEvalBlock = 100;
+}
+
+EvalResult evaluate(const Network<float>& network, const ImageSet& set, const InputScaling& scaling,
+                    ThreadPool& pool) {
+  const int classes = network.classes();
+  const int blocks = batches_per_epoch(set.count, kEvalBlock);
+  const size_t image = set.image_size();
+  struct BlockResult {
+    double loss = 0;
+    int correct = 0;
+    std::vector<int> confusion;
+  };
+  std::vector<BlockResult> results(static_cast<size_t>(blocks));
+  std::vector<Workspace<float>> workspaces;
+  std::vector<std::vector<float>> inputs(static_cast<size_t>(pool.size()),
+                                         std::vector<float>(image * kEvalBlock));
+  std::vector<std::vector<uint8_t>> labels(static_cast<size_t>(pool.size()),
+                                           std::vector<uint8_t>(kEvalBlock));
+  for (int w = 0; w < pool.size(); ++w) workspaces.emplace_back(network, kEvalBlock);
+  pool.run(blocks, [&](int b, int w) {
+    const auto [begin, end] = batch_range(set.count, kEvalBlock, b);
+    const int n = end - begin;
+    std::vector<uint32_t> indices(static_cast<size_t>(n));
+    std::iota(indices.begin(), indices.end(), static_cast<uint32_t>(begin));
+    set.gather(indices, scaling, inputs[w].data(), labels[w].data());
+    const float* logits = workspaces[w].forward(network, inputs[w].data(), n);
+    BlockResult& r = results[b];
+    r.loss = softmax_cross_entropy<float>(logits, labels[w].data(), n, classes, 1.0f, nullptr);
+    r.confusion.assign(static_cast<size_t>(classes) * classes, 0);
+    for (int i = 0; i < n; ++i) {
+      const float* z = logits + static_cast<size_t>(i) * classes;
+      const int predicted = static_cast<int>(std::max_element(z, z + classes) - z);
+      r.correct += predicted == labels[w][i];
+      ++r.confusion[static_cast<size_t>(labels[w][i]) * classes + predicted];
+    }
+  });
+  EvalResult total;
+  total.samples = set.count;
+  total.confusion.assign(static_cast<size_t>(classes) * classes, 0);
+  for (const auto& r : results) {
+    total.loss += r.loss;
+    total.correct += r.correct;
+    for (size_t i = 0; i < r.confusion.size(); ++i) total.confusion[i] += r.confusion[i];
+  }
+  total.loss /= std::max(1, set.count);
+  return total;
+}
+
+std::vector<float> predict_probabilities(const Network<float>& network, const float* inputs, int n) {
+  Workspace<float> workspace(network, n);
+  const float* logits = workspace.forward(network, inputs, n);
+  std::vector<float> probs(static_cast<size_t>(n) * network.classes());
+  softmax(logits, probs.data(), n, network.classes());
+  return probs;
+}
+
+}  // namespace mnist
