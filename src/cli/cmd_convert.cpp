@@ -16,6 +16,7 @@ struct ConvertArgs {
 };
 
 int run_convert(const ConvertArgs& args) {
+  check_writable(args.out);
   const DataSplits data = load_data(args.data);
   if (!data.train.values.empty()) throw UsageError("--data: convert reads IDX folders, not course JSON");
   if (args.valid >= data.train.count) {

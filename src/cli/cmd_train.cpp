@@ -39,6 +39,7 @@ int run_train(TrainArgs& args) {
   TrainConfig& config = args.config;
   if (config.optimizer.name == "momentum" && args.momentum->count() == 0) config.optimizer.momentum = 0.9;
   config.validate();
+  check_writable(args.save);
   if (file_exists(args.data)) fmt::print("loading mnist dataset from {} ......\n", args.data);
   DataSplits data = load_data(args.data);
   const Shape input{1, data.train.rows, data.train.cols};

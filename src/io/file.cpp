@@ -31,6 +31,15 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+void check_writable(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  if (is_directory(path)) throw Error(path + ": is a folder, expected a file name");
+  if (!is_directory(folder.string())) throw Error(path + ": folder " + folder.string() + " does not exist");
+  if (::access(folder.c_str(), W_OK) != 0) fail_errno(path, "cannot write here: ");
+}
+
 std::string read_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail_errno(path, "cannot open: ");

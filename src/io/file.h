@@ -25,6 +25,10 @@ std::string gzip_compress(std::string_view bytes, int level = 6);
 // is removed, path is untouched, and Error names path and the reason.
 void write_file_atomic(const std::string& path, std::string_view bytes);
 
+// Checks, before long work, that path could be written: its folder exists
+// and is writable, and path is not a folder. Throws Error naming path.
+void check_writable(const std::string& path);
+
 bool is_directory(const std::string& path);
 bool file_exists(const std::string& path);
 

@@ -25,4 +25,9 @@ template void gemm<double>(bool, bool, int, int, int, double, const double*, int
 
 void use_single_threaded_blas() { openblas_set_num_threads(1); }
 
+namespace {
+// Every program linking the library gets single-threaded BLAS, tests included.
+const bool kSingleThreaded = (use_single_threaded_blas(), true);
+}  // namespace
+
 }  // namespace mnist

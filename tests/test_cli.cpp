@@ -1,0 +1,180 @@
+// The mnist binary as a user meets it: exit codes (0 ok, 1 runtime, 2 usage),
+// one-line errors naming the flag or file, and the full train/eval/predict
+// flow on a small synthetic IDX data set.
+#include <gtest/gtest.h>
+#include <stb_image_write.h>
+#include <sys/wait.h>
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "data/idx.h"
+#include "helpers.h"
+#include "io/file.h"
+
+namespace mnist {
+namespace {
+
+using test::TempDir;
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+Result run(const std::string& args, const TempDir& dir) {
+  const std::string cmd = "cd " + quote(dir.path().string()) + " && MNIST_DATA=data " + MNIST_BINARY + " " +
+                          args + " > stdout.txt 2> stderr.txt < /dev/null";
+  const int status = std::system(cmd.c_str());
+  Result r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file(dir.file("stdout.txt")),
+           read_file(dir.file("stderr.txt"))};
+  std::filesystem::remove(dir.file("stdout.txt"));
+  std::filesystem::remove(dir.file("stderr.txt"));
+  return r;
+}
+
+// Synthetic digits: class k has a bright bar at row 2k+4. Learnable by any model.
+ImageSet synthetic(int count) {
+  ImageSet s;
+  s.count = count, s.rows = 28, s.cols = 28;
+  s.pixels.assign(static_cast<size_t>(count) * 784, 0);
+  for (int i = 0; i < count; ++i) {
+    const int label = i % 10;
+    s.labels.push_back(static_cast<uint8_t>(label));
+    for (int x = 4; x < 24; ++x) s.pixels[static_cast<size_t>(i) * 784 + (2 * label + 4) * 28 + x] = 255;
+  }
+  return s;
+}
+
+void write_data(const TempDir& dir) {
+  std::filesystem::create_directory(dir.file("data"));
+  const ImageSet train = synthetic(400), test = synthetic(100);
+  write_file_atomic(dir.file("data/train-images-idx3-ubyte"), idx_images_bytes(train));
+  write_file_atomic(dir.file("data/train-labels-idx1-ubyte"), idx_labels_bytes(train.labels));
+  write_file_atomic(dir.file("data/t10k-images-idx3-ubyte"), idx_images_bytes(test));
+  write_file_atomic(dir.file("data/t10k-labels-idx1-ubyte"), idx_labels_bytes(test.labels));
+}
+
+void expect_usage_error(const std::string& args, const std::string& fragment) {
+  TempDir dir;
+  write_data(dir);
+  const Result r = run(args, dir);
+  EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << args << ": " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "not one line: " << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("mnist.safetensors")));
+}
+
+void expect_runtime_error(const std::string& args, const std::string& fragment, const TempDir& dir) {
+  const Result r = run(args, dir);
+  EXPECT_EQ(r.code, 1) << args << "\n" << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << args << ": " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "not one line: " << r.err;
+}
+
+TEST(Cli, HelpListsSubcommandsAndFlagsWithDefaults) {
+  TempDir dir;
+  const Result top = run("--help", dir);
+  EXPECT_EQ(top.code, 0);
+  for (const char* sub : {"train", "eval", "predict", "convert"}) EXPECT_NE(top.out.find(sub), std::string::npos) << sub;
+  const Result train = run("train --help", dir);
+  EXPECT_EQ(train.code, 0);
+  for (const char* flag : {"--data", "--model", "--optimizer", "--lr", "--epochs", "--batch-size", "--seed",
+                           "--threads", "--log-every", "--save", "Example"}) {
+    EXPECT_NE(train.out.find(flag), std::string::npos) << flag;
+  }
+  EXPECT_NE(train.out.find("0.01"), std::string::npos) << "the default learning rate is shown";
+}
+
+TEST(Cli, UsageErrorsExitTwoWithOneLine) {
+  expect_usage_error("", "subcommand");
+  expect_usage_error("train --bogus", "--bogus");
+  expect_usage_error("train --lr abc", "--lr");
+  expect_usage_error("train --lr -1", "--lr");
+  expect_usage_error("train --lr nan", "--lr");
+  expect_usage_error("train --lr inf", "--lr");
+  expect_usage_error("train --epochs 0", "--epochs");
+  expect_usage_error("train --batch-size 0", "--batch-size");
+  expect_usage_error("train --batch-size -5", "--batch-size");
+  expect_usage_error("train --threads -1", "--threads");
+  expect_usage_error("train --log-every 0", "--log-every");
+  expect_usage_error("train --model resnet", "--model");
+  expect_usage_error("train --optimizer lbfgs", "--optimizer");
+  expect_usage_error("train --nesterov", "--nesterov");
+  expect_usage_error("train --momentum -0.1", "--momentum");
+  expect_usage_error("eval", "MODEL");
+  expect_usage_error("predict model.safetensors", "IMAGE");
+  expect_usage_error("convert --valid 400", "--valid");
+}
+
+TEST(Cli, RuntimeErrorsExitOneNamingTheFile) {
+  TempDir dir;
+  write_data(dir);
+  expect_runtime_error("train --data nowhere", "nowhere: no such file or folder", dir);
+  std::ofstream(dir.file("data/t10k-labels-idx1-ubyte"), std::ios::binary) << "junk";
+  expect_runtime_error("train --epochs 1", "t10k-labels-idx1-ubyte: bad magic number", dir);
+  expect_runtime_error("eval absent.safetensors", "absent.safetensors: cannot open", dir);
+  std::ofstream(dir.file("bad.safetensors"), std::ios::binary) << "\x10\x00\x00\x00\x00\x00\x00\x00{oops";
+  expect_runtime_error("eval bad.safetensors", "bad.safetensors:", dir);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("mnist.safetensors")));
+}
+
+TEST(Cli, TrainEvalPredictConvertFlow) {
+  TempDir dir;
+  write_data(dir);
+  const Result train = run("train --model linear --lr 0.5 --epochs 2 --batch-size 20 --log-every 10 --save m.safetensors", dir);
+  ASSERT_EQ(train.code, 0) << train.err;
+  EXPECT_NE(train.out.find("epoch: 0, batch: 0, loss is: 2.3"), std::string::npos) << train.out;
+  EXPECT_NE(train.out.find("epoch: 1, batch: 10, loss is: "), std::string::npos) << train.out;
+  EXPECT_NE(train.out.find("epoch: 1 done"), std::string::npos) << train.out;
+  EXPECT_NE(train.out.find("model saved to m.safetensors"), std::string::npos) << train.out;
+
+  const Result eval = run("eval m.safetensors --json --confusion", dir);
+  ASSERT_EQ(eval.code, 0) << eval.err;
+  const auto e = nlohmann::json::parse(eval.out);
+  EXPECT_EQ(e["samples"], 100);
+  EXPECT_DOUBLE_EQ(e["accuracy"].get<double>(), 1.0) << "synthetic bars are trivially separable";
+  EXPECT_EQ(e["confusion"].size(), 10u);
+
+  // A drawing of class 3's bar, large, dark on white, off-centre.
+  std::vector<unsigned char> img(200 * 150, 255);
+  for (int y = 60; y < 64; ++y) for (int x = 10; x < 110; ++x) img[y * 200 + x] = 0;
+  ASSERT_TRUE(stbi_write_png(dir.file("bar.png").c_str(), 200, 150, 1, img.data(), 200));
+  const Result predict = run("predict m.safetensors bar.png --json", dir);
+  ASSERT_EQ(predict.code, 0) << predict.err;
+  const auto p = nlohmann::json::parse(predict.out);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0]["file"], "bar.png");
+  EXPECT_EQ(p[0]["probabilities"].size(), 10u);
+  double sum = 0;
+  for (double v : p[0]["probabilities"]) sum += v;
+  EXPECT_NEAR(sum, 1.0, 1e-5);
+  const Result text = run("predict m.safetensors bar.png", dir);
+  EXPECT_EQ(text.out.rfind("bar.png: ", 0), 0u) << text.out;
+  expect_runtime_error("predict m.safetensors nothing.png", "nothing.png: cannot open", dir);
+  std::ofstream(dir.file("fake.png")) << "not a png";
+  expect_runtime_error("predict m.safetensors fake.png", "fake.png: not a readable", dir);
+
+  const Result convert = run("convert --valid 100 --out course.json.gz", dir);
+  ASSERT_EQ(convert.code, 0) << convert.err;
+  const Result json_train = run("train --data course.json.gz --model linear --epochs 1 --save j.safetensors", dir);
+  ASSERT_EQ(json_train.code, 0) << json_train.err;
+  EXPECT_EQ(json_train.out.rfind("loading mnist dataset from course.json.gz ......", 0), 0u) << json_train.out;
+  EXPECT_NE(json_train.out.find("valid accuracy"), std::string::npos) << json_train.out;
+}
+
+TEST(Cli, UnwritableSaveFailsBeforeLeavingAnything) {
+  TempDir dir;
+  write_data(dir);
+  expect_runtime_error("train --model linear --epochs 1 --save no/such/dir/m.safetensors", "no/such/dir/m.safetensors", dir);
+}
+
+}  // namespace
+}  // namespace mnist

@@ -1,0 +1,88 @@
+// Training on real MNIST (scripts/setup.sh puts it in data/mnist).
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "data/dataset.h"
+#include "helpers.h"
+#include "nn/models.h"
+#include "train/trainer.h"
+
+namespace mnist {
+namespace {
+
+const DataSplits& mnist_data() {
+  static const DataSplits data = load_data(test::mnist_data_dir());
+  return data;
+}
+
+std::vector<float> train_weights(const DataSplits& data, int threads, const std::string& model, int steps) {
+  TrainConfig config;
+  config.model = model;
+  config.optimizer.momentum = 0.9;
+  config.seed = 7;
+  config.batch_size = 50;
+  Network<float> net = make_network<float>(model, {1, 28, 28}, 10);
+  net.init(config.seed);
+  auto opt = make_optimizer(config.optimizer, net.tensors());
+  ThreadPool pool(threads);
+  Trainer trainer(net, *opt, data, config, pool);
+  const auto order = epoch_order(data.train.count, config.seed, 0, true);
+  for (int s = 0; s < steps; ++s) trainer.step(std::span(order).subspan(s * 50, 50));
+  return {net.params().begin(), net.params().end()};
+}
+
+TEST(Train, ThreadCountDoesNotChangeABit) {
+  for (const char* model : {"cnn", "mlp"}) {
+    const auto one = train_weights(mnist_data(), 1, model, 8);
+    const auto two = train_weights(mnist_data(), 2, model, 8);
+    const auto three = train_weights(mnist_data(), 3, model, 8);
+    ASSERT_EQ(one.size(), two.size());
+    EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0) << model;
+    EXPECT_EQ(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)), 0) << model;
+  }
+}
+
+TEST(Train, TheSameSeedGivesTheSameWeights) {
+  const auto a = train_weights(mnist_data(), 2, "cnn", 5);
+  const auto b = train_weights(mnist_data(), 2, "cnn", 5);
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+}
+
+// The course's CNN, one epoch of SGD at lr 0.1, batch 100.
+TEST(EndToEnd, CnnReaches97PercentOnRealMnist) {
+  const DataSplits& data = mnist_data();
+  ASSERT_EQ(data.train.count, 60000);
+  ASSERT_EQ(data.test.count, 10000);
+  TrainConfig config;
+  config.optimizer.lr = 0.1;
+  config.epochs = 1;
+  Network<float> net = make_network<float>("cnn", {1, 28, 28}, 10);
+  net.init(config.seed);
+  auto opt = make_optimizer(config.optimizer, net.tensors());
+  ThreadPool pool(resolve_threads(0));
+  Trainer trainer(net, *opt, data, config, pool);
+  double first_loss = 0;
+  int epochs_seen = 0;
+  TrainCallbacks callbacks;
+  callbacks.on_step = [&](const StepEvent& e) {
+    if (e.step == 0) first_loss = e.loss;
+  };
+  callbacks.on_epoch = [&](const EpochEvent& e) {
+    ++epochs_seen;
+    EXPECT_EQ(e.eval_split, "test");
+  };
+  trainer.run(callbacks);
+  EXPECT_EQ(epochs_seen, 1);
+  EXPECT_NEAR(first_loss, std::log(10.0), 0.1) << "an untrained network guesses uniformly";
+  const EvalResult r = evaluate(net, data.test, data.scaling, pool);
+  EXPECT_EQ(r.samples, 10000);
+  EXPECT_GE(r.accuracy(), 0.97);
+  EXPECT_LT(r.loss, 0.1);
+  int total = 0;
+  for (int v : r.confusion) total += v;
+  EXPECT_EQ(total, 10000);
+}
+
+}  // namespace
+}  // namespace mnist
