@@ -143,3 +143,31 @@ TEST(AtomicWrite, LeavesNoTemporaryFileAndRefusesMissingFolders) {
 
 }  // namespace
 }  // namespace mnist
+
+namespace mnist {
+namespace {
+
+// Models saved by PyTorch (tools/make_model_fixtures.py) give PyTorch's
+// logits here: the layouts and the flattening order agree.
+TEST(PyTorchCompatibility, LoadsTorchStateDictsAndReproducesTheirLogits) {
+  std::ifstream in(std::string(MNIST_FIXTURES) + "/torch_logits.json");
+  const auto fixture = nlohmann::json::parse(in);
+  const auto inputs = fixture["inputs"].get<std::vector<float>>();
+  for (const char* model : {"cnn", "linear"}) {
+    SCOPED_TRACE(model);
+    const SavedModel saved = load_model(std::string(MNIST_FIXTURES) + "/torch_" + model + ".safetensors");
+    EXPECT_EQ(saved.network.model(), model);
+    Workspace<float> ws(saved.network, 3);
+    const float* logits = ws.forward(saved.network, inputs.data(), 3);
+    const auto want = fixture["logits"][model];
+    for (int i = 0; i < 3; ++i) {
+      for (int j = 0; j < 10; ++j) {
+        const double w = want[i][j].get<double>();
+        EXPECT_NEAR(logits[i * 10 + j], w, 1e-5 * std::max(1.0, std::abs(w))) << i << "," << j;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mnist
