@@ -81,7 +81,7 @@ TEST(Checkpoint, RoundTripsWeightsScalingAndOptimizerState) {
   auto opt = make_optimizer(oc, net.tensors());
   std::vector<float> grad(net.num_params(), 0.01f);
   opt->step(net.params(), grad, 0.1);
-  save_checkpoint(dir.file("m.safetensors"), net, InputScaling{0.5f, -1.0f}, R"({"seed":5})", opt.get());
+  save_checkpoint(dir.file("m.safetensors"), net, InputScaling{0.5f, -1.0f}, {{"config", R"({"seed":5})"}}, opt.get());
   const SavedModel back = load_model(dir.file("m.safetensors"));
   EXPECT_EQ(back.network.model(), "cnn");
   EXPECT_TRUE(std::equal(net.params().begin(), net.params().end(), back.network.params().begin()));

@@ -9,7 +9,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include <sstream>
+
 #include "data/idx.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
 #include "helpers.h"
 #include "io/file.h"
 
@@ -174,6 +178,140 @@ TEST(Cli, UnwritableSaveFailsBeforeLeavingAnything) {
   TempDir dir;
   write_data(dir);
   expect_runtime_error("train --model linear --epochs 1 --save no/such/dir/m.safetensors", "no/such/dir/m.safetensors", dir);
+}
+
+}  // namespace
+}  // namespace mnist
+
+namespace mnist {
+namespace {
+
+std::vector<float> weights(const std::string& path) {
+  const SavedModel m = load_model(path);
+  return {m.network.params().begin(), m.network.params().end()};
+}
+
+// A run stopped (at any step, mid-epoch or at an epoch's end) and resumed
+// ends bit-identical to the run that never stopped, metrics file included.
+TEST(Resume, StoppedAndResumedRunsEndBitIdentical) {
+  TempDir dir;
+  write_data(dir);
+  const std::string run_flags =
+      "train --model mlp --optimizer adam --schedule cosine --warmup-steps 5 --epochs 3 --batch-size 30 --log-every 1";
+  ASSERT_EQ(run(run_flags + " --save full.safetensors --metrics full.jsonl", dir).code, 0);
+  const auto full = weights(dir.file("full.safetensors"));
+  const std::string full_metrics = read_file(dir.file("full.jsonl"));
+  auto strip_seconds = [](std::string text) {
+    std::string out;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      auto j = nlohmann::json::parse(line);
+      j.erase("seconds");
+      j.erase("images_per_second");
+      out += j.dump() + "\n";
+    }
+    return out;
+  };
+  // 14 batches an epoch: stop mid-epoch, at an epoch's end, and twice.
+  for (const std::string stops : {"5", "14", "9,30"}) {
+    SCOPED_TRACE("stops at " + stops);
+    std::filesystem::remove(dir.file("r.safetensors"));
+    std::istringstream list(stops);
+    std::string first;
+    std::getline(list, first, ',');
+    const Result start = run(run_flags + " --save r.safetensors --metrics r.jsonl --steps " + first, dir);
+    ASSERT_EQ(start.code, 0) << start.err;
+    EXPECT_NE(start.out.find("continue with: mnist train --resume r.safetensors"), std::string::npos) << start.out;
+    for (std::string next; std::getline(list, next, ',');) {
+      ASSERT_EQ(run("train --resume r.safetensors --steps " + next, dir).code, 0);
+    }
+    const Result end = run("train --resume r.safetensors", dir);
+    ASSERT_EQ(end.code, 0) << end.err;
+    EXPECT_NE(end.out.find("resuming r.safetensors"), std::string::npos) << end.out;
+    const auto resumed = weights(dir.file("r.safetensors"));
+    ASSERT_EQ(resumed.size(), full.size());
+    EXPECT_EQ(std::memcmp(resumed.data(), full.data(), full.size() * sizeof(float)), 0);
+    EXPECT_EQ(strip_seconds(read_file(dir.file("r.jsonl"))), strip_seconds(full_metrics));
+  }
+}
+
+TEST(Resume, CheckpointEveryWritesResumableState) {
+  TempDir dir;
+  write_data(dir);
+  ASSERT_EQ(run("train --model linear --optimizer momentum --epochs 2 --batch-size 40 --checkpoint-every 4 --save c.safetensors --steps 6", dir).code, 0);
+  const SavedModel m = load_model(dir.file("c.safetensors"));
+  EXPECT_EQ(m.metadata.at("train.step"), "6");
+  EXPECT_EQ(m.metadata.at("optim.name"), "momentum");
+  EXPECT_TRUE(m.file->contains("optim.momentum_buffer.fc.weight"));
+}
+
+TEST(Resume, RefusesChangesToTheRunsArithmetic) {
+  TempDir dir;
+  write_data(dir);
+  ASSERT_EQ(run("train --model linear --epochs 2 --save c.safetensors --steps 3", dir).code, 0);
+  for (const char* flag : {"--lr 0.5", "--optimizer adam", "--epochs 4", "--seed 3", "--batch-size 7", "--model mlp"}) {
+    const Result r = run(std::string("train --resume c.safetensors ") + flag, dir);
+    EXPECT_EQ(r.code, 2) << flag;
+    EXPECT_NE(r.err.find("cannot be changed when resuming"), std::string::npos) << r.err;
+  }
+  ASSERT_EQ(run("train --model linear --epochs 1 --save plain.safetensors", dir).code, 0);
+  const SavedModel m = load_model(dir.file("plain.safetensors"));
+  EXPECT_EQ(m.metadata.at("train.epoch"), "1");
+  // A finished run resumes to nothing more than its final evaluation.
+  const Result done = run("train --resume plain.safetensors", dir);
+  EXPECT_EQ(done.code, 0) << done.err;
+  EXPECT_EQ(weights(dir.file("plain.safetensors")), std::vector<float>(m.network.params().begin(), m.network.params().end()));
+  // Weights without training state cannot be resumed.
+  write_file_atomic(dir.file("bare.safetensors"),
+                    safetensors_bytes({}, {{"fc.weight", {10, 784}, m.network.params().subspan(0, 7840)},
+                                           {"fc.bias", {10}, m.network.params().subspan(7840, 10)}}));
+  const Result bare = run("train --resume bare.safetensors", dir);
+  EXPECT_EQ(bare.code, 1);
+  EXPECT_NE(bare.err.find("cannot resume"), std::string::npos) << bare.err;
+}
+
+TEST(Init, StartsFromGivenWeightsAndChecksTheModel) {
+  TempDir dir;
+  write_data(dir);
+  ASSERT_EQ(run("train --model linear --epochs 1 --save a.safetensors", dir).code, 0);
+  // Zero learning rate: the weights stay exactly the --init weights.
+  ASSERT_EQ(run("train --model linear --epochs 1 --lr 0 --init a.safetensors --save b.safetensors", dir).code, 0);
+  EXPECT_EQ(weights(dir.file("a.safetensors")), weights(dir.file("b.safetensors")));
+  const Result wrong = run("train --model mlp --init a.safetensors", dir);
+  EXPECT_EQ(wrong.code, 1);
+  EXPECT_NE(wrong.err.find("holds a linear model, but --model is mlp"), std::string::npos) << wrong.err;
+}
+
+TEST(Cli, OptimizerAndScheduleFlagsAreValidated) {
+  expect_usage_error("train --optimizer adam --momentum 0.9", "--momentum: does not apply to --optimizer adam");
+  expect_usage_error("train --optimizer adam --beta1 1", "--beta1");
+  expect_usage_error("train --optimizer sgd --amsgrad", "--amsgrad");
+  expect_usage_error("train --schedule sawtooth", "--schedule");
+  expect_usage_error("train --schedule multistep", "--milestones");
+  expect_usage_error("train --gamma 0.5", "--gamma: does not apply to --schedule constant");
+  expect_usage_error("train --clip-norm 0", "--clip-norm");
+  expect_usage_error("train --clip-norm nan", "--clip-norm");
+  expect_usage_error("train --steps -1", "--steps");
+  expect_usage_error("train --checkpoint-every -2", "--checkpoint-every");
+}
+
+TEST(Cli, EveryOptimizerAndScheduleTrains) {
+  TempDir dir;
+  write_data(dir);
+  for (const char* optimizer : {"sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "adamw"}) {
+    const Result r = run(std::string("train --model linear --epochs 1 --batch-size 50 --optimizer ") + optimizer +
+                             " --save o.safetensors",
+                         dir);
+    EXPECT_EQ(r.code, 0) << optimizer << ": " << r.err;
+  }
+  for (const char* schedule : {"constant", "step", "multistep --milestones 1", "exponential", "cosine", "poly",
+                               "onecycle", "plateau --patience 0"}) {
+    const Result r = run(std::string("train --model linear --epochs 2 --batch-size 50 --clip-norm 1 --schedule ") +
+                             schedule + " --metrics m.jsonl --save s.safetensors",
+                         dir);
+    EXPECT_EQ(r.code, 0) << schedule << ": " << r.err;
+    EXPECT_NE(r.out.find("lr: "), std::string::npos) << "the epoch line shows the learning rate";
+  }
 }
 
 }  // namespace

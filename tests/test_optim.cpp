@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "optim/optimizer.h"
+#include "optim/schedule.h"
 #include "util/error.h"
 
 namespace mnist {
@@ -24,10 +25,23 @@ OptimizerConfig config_from(const json& c) {
   config.name = c["optimizer"];
   config.lr = c["lr"];
   const json& o = c["options"];
-  config.momentum = o.value("momentum", 0.0);
-  config.dampening = o.value("dampening", 0.0);
+  auto set = [&](const char* key, std::optional<double>& field) {
+    if (o.contains(key)) field = o[key].get<double>();
+  };
+  set("momentum", config.momentum);
+  set("dampening", config.dampening);
+  set("weight_decay", config.weight_decay);
+  set("lr_decay", config.lr_decay);
+  set("initial_accumulator", config.initial_accumulator);
+  set("alpha", config.alpha);
+  set("rho", config.rho);
+  set("beta1", config.beta1);
+  set("beta2", config.beta2);
+  set("eps", config.eps);
   config.nesterov = o.value("nesterov", false);
-  config.weight_decay = o.value("weight_decay", 0.0);
+  config.centered = o.value("centered", false);
+  config.amsgrad = o.value("amsgrad", false);
+  config.decay_biases = o.value("decay_biases", true);
   return config;
 }
 
@@ -38,7 +52,7 @@ std::vector<ParamTensor> fixture_tensors() {
 
 TEST(OptimizerFixtures, MatchPyTorchStepByStep) {
   const json fixture = load_fixture();
-  ASSERT_FALSE(fixture["cases"].empty());
+  ASSERT_EQ(fixture["cases"].size(), 19u);
   for (const json& c : fixture["cases"]) {
     SCOPED_TRACE(c["name"].get<std::string>());
     auto optimizer = make_optimizer(config_from(c), fixture_tensors());
@@ -58,12 +72,142 @@ TEST(OptimizerFixtures, MatchPyTorchStepByStep) {
   }
 }
 
+TEST(ScheduleFixtures, MatchPyTorchSchedulers) {
+  const json fixture = load_fixture();
+  const double base = fixture["schedule_base_lr"];
+  const int epochs = fixture["schedule_epochs"], per_epoch = fixture["schedule_steps_per_epoch"];
+  ASSERT_EQ(fixture["schedules"].size(), 8u);
+  for (const json& c : fixture["schedules"]) {
+    SCOPED_TRACE(c["name"].get<std::string>());
+    const json& o = c["options"];
+    ScheduleConfig config;
+    config.name = o["name"];
+    if (o.contains("gamma")) config.gamma = o["gamma"].get<double>();
+    if (o.contains("step_size")) config.step_size = o["step_size"].get<int>();
+    if (o.contains("milestones")) config.milestones = o["milestones"].get<std::vector<int>>();
+    if (o.contains("min_lr")) config.min_lr = o["min_lr"].get<double>();
+    if (o.contains("end_lr")) config.end_lr = o["end_lr"].get<double>();
+    if (o.contains("power")) config.power = o["power"].get<double>();
+    if (o.contains("pct_start")) config.pct_start = o["pct_start"].get<double>();
+    if (o.contains("div_factor")) config.div_factor = o["div_factor"].get<double>();
+    if (o.contains("final_div_factor")) config.final_div_factor = o["final_div_factor"].get<double>();
+    config.warmup_steps = o.value("warmup_steps", 0);
+    const Schedule schedule(config, base, per_epoch, static_cast<int64_t>(epochs) * per_epoch);
+    const auto want = c["lrs"].get<std::vector<double>>();
+    for (size_t t = 0; t < want.size(); ++t) {
+      ASSERT_NEAR(schedule.lr(static_cast<int64_t>(t)), want[t], 1e-9 * want[t] + 1e-15) << "step " << t;
+    }
+  }
+}
+
+TEST(ScheduleFixtures, ReduceOnPlateauMatchesPyTorch) {
+  const json fixture = load_fixture()["plateau"];
+  ScheduleConfig config;
+  config.name = "plateau";
+  config.gamma = fixture["options"]["gamma"].get<double>();
+  config.patience = fixture["options"]["patience"].get<int>();
+  config.threshold = fixture["options"]["threshold"].get<double>();
+  config.min_lr = fixture["options"]["min_lr"].get<double>();
+  Schedule schedule(config, 0.1, 10, 100);
+  const auto losses = fixture["losses"].get<std::vector<double>>();
+  const auto want = fixture["lrs"].get<std::vector<double>>();
+  for (size_t e = 0; e < losses.size(); ++e) {
+    schedule.epoch_end(losses[e]);
+    EXPECT_DOUBLE_EQ(schedule.lr(static_cast<int64_t>(e + 1) * 10), want[e]) << "after epoch " << e;
+  }
+}
+
+TEST(Schedule, WarmUpMultipliesAnySchedule) {
+  ScheduleConfig cosine;
+  cosine.name = "cosine";
+  ScheduleConfig warm = cosine;
+  warm.warmup_steps = 4;
+  const Schedule plain(cosine, 0.1, 10, 100), warmed(warm, 0.1, 10, 100);
+  for (int t = 0; t < 10; ++t) {
+    EXPECT_DOUBLE_EQ(warmed.lr(t), plain.lr(t) * (t < 4 ? (t + 1) / 4.0 : 1.0)) << t;
+  }
+}
+
+TEST(Schedule, PolyDefaultsToTheCoursesTenfoldDecay) {
+  ScheduleConfig poly;
+  poly.name = "poly";
+  const Schedule s(poly, 0.01, 10, 100);
+  EXPECT_DOUBLE_EQ(s.lr(0), 0.01);
+  EXPECT_DOUBLE_EQ(s.lr(50), 0.0055);
+  EXPECT_DOUBLE_EQ(s.lr(100), 0.001);
+}
+
+TEST(Schedule, RefusesBadSettings) {
+  auto refused = [](auto edit, const std::string& flag) {
+    ScheduleConfig c;
+    edit(c);
+    try {
+      (void)c.resolved(0.1);
+      ADD_FAILURE() << "accepted; expected an error about " << flag;
+    } catch (const UsageError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(flag, 0), 0u) << e.what();
+    }
+  };
+  refused([](ScheduleConfig& c) { c.name = "sawtooth"; }, "--schedule");
+  refused([](ScheduleConfig& c) { c.name = "multistep"; }, "--milestones");
+  refused([](ScheduleConfig& c) { c.name = "multistep"; c.milestones = {3, 2}; }, "--milestones");
+  refused([](ScheduleConfig& c) { c.gamma = 0.5; }, "--gamma");  // constant has no gamma
+  refused([](ScheduleConfig& c) { c.name = "step"; c.gamma = 0; }, "--gamma");
+  refused([](ScheduleConfig& c) { c.name = "step"; c.step_size = 0; }, "--step-size");
+  refused([](ScheduleConfig& c) { c.name = "onecycle"; c.pct_start = 1.5; }, "--pct-start");
+  refused([](ScheduleConfig& c) { c.warmup_steps = -1; }, "--warmup-steps");
+  refused([](ScheduleConfig& c) { c.name = "cosine"; c.min_lr = -1; }, "--min-lr");
+}
+
+// Every optimizer minimises an ill-conditioned parabola and the Rosenbrock
+// function from a fixed start, with a learning rate and step count of its own.
+struct Convergence {
+  const char* optimizer;
+  double parabola_lr;
+  double rosenbrock_lr;
+  int rosenbrock_steps;
+};
+
+TEST(Convergence, EveryOptimizerMinimisesParabolaAndRosenbrock) {
+  const Convergence table[] = {
+      {"sgd", 0.09, 0.001, 20000},   {"momentum", 0.02, 2e-4, 20000},
+      {"adagrad", 0.9, 0.5, 20000},  {"rmsprop", 0.01, 3e-4, 20000},
+      {"adadelta", 0.15, 0.03, 20000}, {"adam", 0.05, 0.01, 20000},
+      {"adamw", 0.05, 0.01, 20000},
+  };
+  const std::vector<ParamTensor> tensors = {{"xy", {2}, 0, 2, false}};
+  for (const auto& row : table) {
+    SCOPED_TRACE(row.optimizer);
+    OptimizerConfig config;
+    config.name = row.optimizer;
+    if (config.name == "adamw") config.weight_decay = 0.0;
+    // f = (x^2 + 10 y^2) / 2 from (3, -2): minimum 0 at the origin.
+    config.lr = row.parabola_lr;
+    auto opt = make_optimizer(config, tensors);
+    std::vector<float> p = {3.0f, -2.0f}, g(2);
+    for (int i = 0; i < 3000; ++i) {
+      g = {p[0], 10 * p[1]};
+      opt->step(p, g, *config.lr);
+    }
+    EXPECT_LT(std::hypot(p[0], p[1]), 1e-2) << "parabola ends at " << p[0] << ", " << p[1];
+    // f = (1 - x)^2 + 100 (y - x^2)^2 from (-1.5, 2): minimum 0 at (1, 1).
+    config.lr = row.rosenbrock_lr;
+    opt = make_optimizer(config, tensors);
+    p = {-1.5f, 2.0f};
+    for (int i = 0; i < row.rosenbrock_steps; ++i) {
+      g = {-2 * (1 - p[0]) - 400 * p[0] * (p[1] - p[0] * p[0]), 200 * (p[1] - p[0] * p[0])};
+      opt->step(p, g, *config.lr);
+    }
+    EXPECT_LT(std::hypot(p[0] - 1, p[1] - 1), 5e-2) << "rosenbrock ends at " << p[0] << ", " << p[1];
+  }
+}
+
 TEST(OptimizerConfig, RefusesBadHyperparameters) {
   auto refused = [](auto edit, const std::string& flag) {
     OptimizerConfig c;
     edit(c);
     try {
-      validate(c);
+      (void)c.resolved();
       ADD_FAILURE() << "accepted; expected an error about " << flag;
     } catch (const UsageError& e) {
       EXPECT_EQ(std::string(e.what()).rfind(flag, 0), 0u) << e.what();
@@ -77,6 +221,15 @@ TEST(OptimizerConfig, RefusesBadHyperparameters) {
   refused([](OptimizerConfig& c) { c.weight_decay = -1; }, "--weight-decay");
   refused([](OptimizerConfig& c) { c.nesterov = true; }, "--nesterov");
   refused([](OptimizerConfig& c) { c.name = "lbfgs"; }, "--optimizer");
+  refused([](OptimizerConfig& c) { c.name = "adam"; c.beta1 = 1.0; }, "--beta1");
+  refused([](OptimizerConfig& c) { c.name = "adam"; c.beta2 = -0.1; }, "--beta2");
+  refused([](OptimizerConfig& c) { c.name = "adam"; c.momentum = 0.9; }, "--momentum");
+  refused([](OptimizerConfig& c) { c.amsgrad = true; }, "--amsgrad");
+  refused([](OptimizerConfig& c) { c.centered = true; }, "--centered");
+  refused([](OptimizerConfig& c) { c.eps = 1e-8; }, "--eps");
+  refused([](OptimizerConfig& c) { c.name = "rmsprop"; c.alpha = 1.0; }, "--alpha");
+  refused([](OptimizerConfig& c) { c.name = "adagrad"; c.lr_decay = -1; }, "--lr-decay");
+  refused([](OptimizerConfig& c) { c.name = "momentum"; c.momentum = 0; }, "--momentum");
 }
 
 }  // namespace

@@ -3,7 +3,12 @@
 
 #include <cstring>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
 #include "data/dataset.h"
+#include "io/checkpoint.h"
 #include "helpers.h"
 #include "nn/models.h"
 #include "train/trainer.h"
@@ -25,10 +30,11 @@ std::vector<float> train_weights(const DataSplits& data, int threads, const std:
   Network<float> net = make_network<float>(model, {1, 28, 28}, 10);
   net.init(config.seed);
   auto opt = make_optimizer(config.optimizer, net.tensors());
+  Schedule schedule(config.schedule, 0.01, 1200, 1200);
   ThreadPool pool(threads);
-  Trainer trainer(net, *opt, data, config, pool);
+  Trainer trainer(net, *opt, schedule, data, config, pool);
   const auto order = epoch_order(data.train.count, config.seed, 0, true);
-  for (int s = 0; s < steps; ++s) trainer.step(std::span(order).subspan(s * 50, 50));
+  for (int s = 0; s < steps; ++s) trainer.step(std::span(order).subspan(s * 50, 50), 0.01);
   return {net.params().begin(), net.params().end()};
 }
 
@@ -60,8 +66,9 @@ TEST(EndToEnd, CnnReaches97PercentOnRealMnist) {
   Network<float> net = make_network<float>("cnn", {1, 28, 28}, 10);
   net.init(config.seed);
   auto opt = make_optimizer(config.optimizer, net.tensors());
+  Schedule schedule(config.schedule, 0.1, 600, 600);
   ThreadPool pool(resolve_threads(0));
-  Trainer trainer(net, *opt, data, config, pool);
+  Trainer trainer(net, *opt, schedule, data, config, pool);
   double first_loss = 0;
   int epochs_seen = 0;
   TrainCallbacks callbacks;
@@ -82,6 +89,44 @@ TEST(EndToEnd, CnnReaches97PercentOnRealMnist) {
   int total = 0;
   for (int v : r.confusion) total += v;
   EXPECT_EQ(total, 10000);
+}
+
+}  // namespace
+}  // namespace mnist
+
+namespace mnist {
+namespace {
+
+// From PyTorch's own initial weights and with batches in file order, 30
+// steps of the CNN follow PyTorch's loss trajectory for every optimizer
+// (tests/fixtures/parity.json, from tools/make_parity_fixtures.py; that
+// script explains the learning rates chosen for rmsprop and adadelta).
+TEST(PyTorchParity, ThirtyCnnStepsFollowPyTorchForEveryOptimizer) {
+  std::ifstream in(std::string(MNIST_FIXTURES) + "/parity.json");
+  const auto fixture = nlohmann::json::parse(in);
+  const DataSplits& data = mnist_data();
+  const int steps = fixture["steps"], batch = fixture["batch"];
+  ASSERT_EQ(fixture["losses"].size(), optimizer_names().size());
+  for (const auto& [name, losses] : fixture["losses"].items()) {
+    SCOPED_TRACE(name);
+    SavedModel init = load_model(std::string(MNIST_FIXTURES) + "/" + fixture["init"].get<std::string>());
+    TrainConfig config;
+    config.optimizer.name = name;
+    config.optimizer.lr = fixture["lrs"][name].get<double>();
+    config.batch_size = batch;
+    config = config.resolved();
+    auto opt = make_optimizer(config.optimizer, init.network.tensors());
+    Schedule schedule(config.schedule, *config.optimizer.lr, 600, 600);
+    ThreadPool pool(2);
+    Trainer trainer(init.network, *opt, schedule, data, config, pool);
+    for (int s = 0; s < steps; ++s) {
+      std::vector<uint32_t> indices(static_cast<size_t>(batch));
+      std::iota(indices.begin(), indices.end(), static_cast<uint32_t>(s * batch));
+      const double loss = trainer.step(indices, *config.optimizer.lr);
+      const double want = losses[s].get<double>();
+      ASSERT_NEAR(loss, want, 1e-4 * want) << "step " << s;
+    }
+  }
 }
 
 }  // namespace

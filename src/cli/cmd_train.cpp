@@ -5,6 +5,8 @@
 #include "io/checkpoint.h"
 #include "io/file.h"
 #include "nn/models.h"
+#include "train/metrics.h"
+#include "train/resume.h"
 #include "train/trainer.h"
 #include "util/error.h"
 
@@ -13,66 +15,146 @@ namespace mnist::cli {
 namespace {
 
 struct TrainArgs {
-  std::string data;
   TrainConfig config;
-  std::string save = "mnist.safetensors";
-  CLI::Option* lr = nullptr;
-  CLI::Option* momentum = nullptr;
+  std::string save = "mnist.safetensors", resume;
+  int threads = 0;
+  int64_t stop_after = 0;  // --steps
+  std::vector<CLI::Option*> fixed_on_resume;  // flags that would change a resumed run's arithmetic
+  CLI::Option *save_opt, *data_opt, *log_opt, *checkpoint_opt, *metrics_opt;
 };
 
 // Redraws one status line at the bottom of a terminal.
 class ProgressBar {
  public:
-  void draw(const StepEvent& e, int epochs) {
+  void draw(const StepEvent& e, int epochs, int64_t first_step, double first_seconds) {
     constexpr int kWidth = 24;
     const int filled = (e.batch + 1) * kWidth / e.batches;
-    const double done = static_cast<double>(e.epoch * e.batches + e.batch + 1) / (epochs * e.batches);
-    const double left = e.seconds / done * (1 - done);
-    fmt::print("\r\033[Kepoch {}/{} [{:=<{}}{: <{}}] {}/{} loss {:.4f} eta {:.0f}s", e.epoch + 1,
-               epochs, "", filled, "", kWidth - filled, e.batch + 1, e.batches, e.loss, left);
+    const double total = static_cast<double>(epochs) * e.batches;
+    const double done = static_cast<double>(e.step + 1 - first_step);
+    const double left = (e.seconds - first_seconds) / done * (total - e.step - 1);
+    fmt::print("\r\033[Kepoch {}/{} [{:=<{}}{: <{}}] {}/{} loss {:.4f} lr {:.3g} eta {:.0f}s", e.epoch + 1, epochs,
+               "", filled, "", kWidth - filled, e.batch + 1, e.batches, e.loss, e.lr, left);
     std::fflush(stdout);
   }
   void clear() { fmt::print("\r\033[K"); }
 };
 
-int run_train(TrainArgs& args) {
-  TrainConfig& config = args.config;
-  if (config.optimizer.name == "momentum" && args.momentum->count() == 0) config.optimizer.momentum = 0.9;
-  config.validate();
-  check_writable(args.save);
-  if (file_exists(args.data)) fmt::print("loading mnist dataset from {} ......\n", args.data);
-  DataSplits data = load_data(args.data);
-  const Shape input{1, data.train.rows, data.train.cols};
-  Network<float> network = make_network<float>(config.model, input, kNumClasses);
-  network.init(config.seed);
-  auto optimizer = make_optimizer(config.optimizer, network.tensors());
-  ThreadPool pool(resolve_threads(config.threads));
-  Trainer trainer(network, *optimizer, data, config, pool);
+void check_input_shape(const Network<float>& net, const ImageSet& train, const std::string& what) {
+  const Shape want{1, train.rows, train.cols};
+  if (!(net.input_shape() == want)) {
+    throw Error(fmt::format("{}: the model takes {}x{} images, the data has {}x{}", what,
+                            net.input_shape().height, net.input_shape().width, want.height, want.width));
+  }
+}
 
+int run_train(TrainArgs& args) {
+  TrainConfig config;
+  TrainState state;
+  std::optional<SavedModel> resumed;
+  Schedule::PlateauState plateau;
+  if (!args.resume.empty()) {
+    for (const CLI::Option* opt : args.fixed_on_resume) {
+      if (opt->count() > 0) {
+        throw UsageError(fmt::format("{}: cannot be changed when resuming; the run continues as it was configured",
+                                     opt->get_name()));
+      }
+    }
+    resumed = load_model(args.resume);
+    ResumePoint point = read_resume_point(*resumed);
+    config = point.config;
+    state = point.state;
+    plateau = point.plateau;
+    if (args.data_opt->count()) config.data = args.config.data;
+    if (args.log_opt->count()) config.log_every = args.config.log_every;
+    if (args.checkpoint_opt->count()) config.checkpoint_every = args.config.checkpoint_every;
+    if (args.metrics_opt->count()) config.metrics = args.config.metrics;
+    if (!args.save_opt->count()) args.save = args.resume;
+  } else {
+    config = args.config;
+  }
+  config = config.resolved();
+  check_writable(args.save);
+  if (args.stop_after < 0) throw UsageError(fmt::format("--steps: must be >= 0, got {}", args.stop_after));
+
+  if (file_exists(config.data)) fmt::print("loading mnist dataset from {} ......\n", config.data);
+  const DataSplits data = load_data(config.data);
+  Network<float> network = resumed ? std::move(resumed->network)
+                                   : make_network<float>(config.model, {1, data.train.rows, data.train.cols}, kNumClasses);
+  if (!resumed && !config.init.empty()) {
+    SavedModel init = load_model(config.init);
+    if (init.network.model() != config.model) {
+      throw Error(fmt::format("{}: holds a {} model, but --model is {}", config.init, init.network.model(), config.model));
+    }
+    network = std::move(init.network);
+  } else if (!resumed) {
+    network.init(config.seed);
+  }
+  check_input_shape(network, data.train, resumed ? args.resume : config.init.empty() ? config.data : config.init);
+
+  auto optimizer = make_optimizer(config.optimizer, network.tensors());
+  if (resumed) restore_optimizer(*resumed, *optimizer);
+  const int batches = batches_per_epoch(data.train.count, config.batch_size);
+  Schedule schedule(config.schedule, *config.optimizer.lr, batches, static_cast<int64_t>(config.epochs) * batches);
+  if (resumed) schedule.set_plateau(plateau);
+  ThreadPool pool(resolve_threads(args.threads));
+  Trainer trainer(network, *optimizer, schedule, data, config, pool);
+  trainer.state() = state;
+  std::optional<MetricsLog> metrics;
+  if (!config.metrics.empty()) metrics.emplace(config.metrics, state);
+
+  auto save = [&] {
+    save_checkpoint(args.save, network, data.scaling, training_metadata(config, trainer.state(), schedule),
+                    optimizer.get());
+  };
+  if (resumed) {
+    fmt::print("resuming {} at epoch {}, batch {} (step {})\n", args.resume, state.epoch, state.batch, state.step);
+  }
   const bool terminal = stdout_is_terminal();
+  const int64_t first_step = state.step;
+  const double first_seconds = state.seconds;
   ProgressBar bar;
   TrainCallbacks callbacks;
   callbacks.on_step = [&](const StepEvent& e) {
     if (terminal) bar.clear();
     fmt::print("epoch: {}, batch: {}, loss is: {}\n", e.epoch, e.batch, static_cast<float>(e.loss));
     std::fflush(stdout);
+    if (metrics) metrics->step(e);
   };
-  if (terminal) callbacks.on_batch = [&](const StepEvent& e) { bar.draw(e, config.epochs); };
+  callbacks.on_batch = [&](const StepEvent& e) {
+    if (terminal) bar.draw(e, config.epochs, first_step, first_seconds);
+    if (config.checkpoint_every > 0 && (e.step + 1) % config.checkpoint_every == 0) save();
+  };
   callbacks.on_epoch = [&](const EpochEvent& e) {
     if (terminal) bar.clear();
-    fmt::print("epoch: {} done, train loss: {:.4f}, {} accuracy: {:.2f}%, {:.0f} images/s, {:.1f} s\n",
-               e.epoch, e.train_loss, e.eval_split, 100 * e.eval.accuracy(), e.images_per_second,
-               e.seconds);
+    fmt::print("epoch: {} done, lr: {:.6g}, train loss: {:.4f}, {} accuracy: {:.2f}%, {:.0f} images/s, {:.1f} s\n",
+               e.epoch, e.lr, e.train_loss, e.eval_split, 100 * e.eval.accuracy(), e.images_per_second, e.seconds);
     std::fflush(stdout);
+    if (metrics) metrics->epoch(e);
+    if (config.checkpoint_every > 0) save();
   };
-  trainer.run(callbacks);
-
+  if (args.stop_after > 0) {
+    callbacks.should_stop = [&] { return trainer.state().step >= args.stop_after; };
+  }
+  const bool finished = state.epoch >= config.epochs || trainer.run(callbacks);
+  if (!finished) {
+    save();
+    const TrainState& s = trainer.state();
+    fmt::print("stopped after step {} (epoch {}, batch {}); saved to {}\ncontinue with: mnist train --resume {}\n",
+               s.step, s.epoch, s.batch, args.save, args.save);
+    return 0;
+  }
   const EvalResult test = evaluate(network, data.test, data.scaling, pool);
-  fmt::print("test accuracy: {:.2f}% ({}/{}), loss: {:.4f}\n", 100 * test.accuracy(), test.correct,
-             test.samples, test.loss);
-  save_checkpoint(args.save, network, data.scaling, config.to_json(), optimizer.get());
+  fmt::print("test accuracy: {:.2f}% ({}/{}), loss: {:.4f}\n", 100 * test.accuracy(), test.correct, test.samples,
+             test.loss);
+  save();
   fmt::print("model saved to {}\n", args.save);
   return 0;
+}
+
+// Adds a flag whose value is kept only when given (std::optional target).
+template <class T>
+CLI::Option* add_optional(CLI::App* cmd, const std::string& name, std::optional<T>& target, const std::string& help) {
+  return cmd->add_option_function<T>(name, [&target](const T& v) { target = v; }, help);
 }
 
 }  // namespace
@@ -80,29 +162,97 @@ int run_train(TrainArgs& args) {
 Command add_train(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   TrainConfig& c = args->config;
-  auto* cmd = app.add_subcommand("train", "Train a model (defaults: the course's CNN, SGD, lr 0.01, "
-                                          "batch 100, 5 epochs)");
-  cmd->footer("Examples:\n  mnist train\n  mnist train --lr 0.1 --save fast.safetensors\n"
-              "  mnist train --model mlp --optimizer momentum --epochs 2");
-  add_data_option(cmd, args->data);
-  cmd->add_option("--model", c.model, "cnn (the course network), mlp or linear")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"cnn", "mlp", "linear"}));
-  cmd->add_option("--optimizer", c.optimizer.name, "sgd or momentum (SGD with momentum 0.9)")
-      ->capture_default_str();
-  args->lr = cmd->add_option("--lr", c.optimizer.lr, "Learning rate")->capture_default_str();
-  args->momentum = cmd->add_option("--momentum", c.optimizer.momentum,
-                                   "SGD momentum (default 0 for sgd, 0.9 for momentum)");
-  cmd->add_option("--dampening", c.optimizer.dampening, "SGD momentum dampening")->capture_default_str();
-  cmd->add_flag("--nesterov", c.optimizer.nesterov, "Nesterov momentum");
-  cmd->add_option("--weight-decay", c.optimizer.weight_decay, "L2 penalty added to the gradient")
-      ->capture_default_str();
-  cmd->add_option("--epochs", c.epochs, "Passes over the training data")->capture_default_str();
-  cmd->add_option("--batch-size", c.batch_size, "Samples per optimizer step")->capture_default_str();
-  cmd->add_option("--seed", c.seed, "Seed for initialisation and shuffling")->capture_default_str();
-  add_threads_option(cmd, c.threads);
-  cmd->add_option("--log-every", c.log_every, "Print the loss every N batches")->capture_default_str();
-  cmd->add_option("--save", args->save, "Checkpoint to write (safetensors)")->capture_default_str();
+  OptimizerConfig& o = c.optimizer;
+  ScheduleConfig& s = c.schedule;
+  auto* cmd = app.add_subcommand("train", "Train a model (defaults: the course's CNN, SGD, lr 0.01, batch 100, 5 epochs)");
+  cmd->footer(
+      "Examples:\n"
+      "  mnist train\n"
+      "  mnist train --lr 0.1 --save fast.safetensors\n"
+      "  mnist train --optimizer adam --schedule cosine --warmup-steps 100\n"
+      "  mnist train --checkpoint-every 200 --save run.safetensors   (then: mnist train --resume run.safetensors)");
+  auto fixed = [&](CLI::Option* opt) {
+    args->fixed_on_resume.push_back(opt);
+    return opt;
+  };
+  const std::string data_group = "Data and model", opt_group = "Optimizer", sched_group = "Learning-rate schedule",
+                    run_group = "Run, checkpoints and logs";
+  args->data_opt = add_data_option(cmd, c.data)->group(data_group);
+  fixed(cmd->add_option("--model", c.model, "cnn (the course network), mlp or linear")
+            ->capture_default_str()
+            ->check(CLI::IsMember({"cnn", "mlp", "linear"}))
+            ->group(data_group));
+  fixed(cmd->add_option("--init", c.init, "Start from the weights in this safetensors file instead of random ones")
+            ->group(data_group));
+
+  fixed(cmd->add_option("--optimizer", o.name, "sgd, momentum, adagrad, rmsprop, adadelta, adam or adamw")
+            ->capture_default_str()
+            ->group(opt_group));
+  fixed(add_optional(cmd, "--lr", o.lr,
+                     "Learning rate (default 0.01 for sgd, momentum, adagrad, rmsprop; 1.0 adadelta; 0.001 adam, adamw)")
+            ->group(opt_group));
+  fixed(add_optional(cmd, "--momentum", o.momentum, "Momentum of sgd (0), momentum (0.9) and rmsprop (0)")->group(opt_group));
+  fixed(add_optional(cmd, "--dampening", o.dampening, "SGD momentum dampening (0)")->group(opt_group));
+  fixed(cmd->add_flag("--nesterov", o.nesterov, "Nesterov momentum (sgd, momentum)")->group(opt_group));
+  fixed(add_optional(cmd, "--weight-decay", o.weight_decay,
+                     "Weight decay: L2 added to the gradient (0), decoupled for adamw (0.01)")
+            ->group(opt_group));
+  fixed(cmd->add_flag("--no-decay-bias{false}", o.decay_biases, "Exempt biases from weight decay")->group(opt_group));
+  fixed(add_optional(cmd, "--lr-decay", o.lr_decay, "AdaGrad learning-rate decay (0)")->group(opt_group));
+  fixed(add_optional(cmd, "--initial-accumulator", o.initial_accumulator, "AdaGrad's starting sum (0)")->group(opt_group));
+  fixed(add_optional(cmd, "--alpha", o.alpha, "RMSProp smoothing constant (0.99)")->group(opt_group));
+  fixed(cmd->add_flag("--centered", o.centered, "Centered RMSProp")->group(opt_group));
+  fixed(add_optional(cmd, "--rho", o.rho, "Adadelta smoothing constant (0.9)")->group(opt_group));
+  fixed(add_optional(cmd, "--beta1", o.beta1, "Adam/AdamW first-moment decay (0.9)")->group(opt_group));
+  fixed(add_optional(cmd, "--beta2", o.beta2, "Adam/AdamW second-moment decay (0.999)")->group(opt_group));
+  fixed(cmd->add_flag("--amsgrad", o.amsgrad, "AMSGrad variant of adam/adamw")->group(opt_group));
+  fixed(add_optional(cmd, "--eps", o.eps, "Denominator epsilon (adagrad 1e-10, adadelta 1e-6, others 1e-8)")->group(opt_group));
+  fixed(add_optional(cmd, "--clip-norm", c.clip_norm, "Clip the gradient's global L2 norm to this")->group(opt_group));
+
+  fixed(cmd->add_option("--schedule", s.name,
+                        "constant, step, multistep, exponential, cosine, poly, onecycle or plateau")
+            ->capture_default_str()
+            ->group(sched_group));
+  fixed(add_optional(cmd, "--gamma", s.gamma, "Decay factor (step, multistep, plateau 0.1; exponential 0.9 per epoch)")
+            ->group(sched_group));
+  fixed(add_optional(cmd, "--step-size", s.step_size, "step: epochs between decays (1)")->group(sched_group));
+  fixed(cmd->add_option("--milestones", s.milestones, "multistep: epochs at which to decay, e.g. 2,4")
+            ->delimiter(',')
+            ->group(sched_group));
+  fixed(add_optional(cmd, "--min-lr", s.min_lr, "cosine and plateau: lowest learning rate (0)")->group(sched_group));
+  fixed(add_optional(cmd, "--end-lr", s.end_lr, "poly: final learning rate (lr/10, the course's 0.01 -> 0.001)")
+            ->group(sched_group));
+  fixed(add_optional(cmd, "--power", s.power, "poly: exponent (1)")->group(sched_group));
+  fixed(add_optional(cmd, "--pct-start", s.pct_start, "onecycle: share of the run spent rising (0.3)")->group(sched_group));
+  fixed(add_optional(cmd, "--div-factor", s.div_factor, "onecycle: starting lr = lr / this (25)")->group(sched_group));
+  fixed(add_optional(cmd, "--final-div-factor", s.final_div_factor, "onecycle: final lr = starting lr / this (1e4)")
+            ->group(sched_group));
+  fixed(add_optional(cmd, "--patience", s.patience, "plateau: epochs without improvement before decaying (10)")
+            ->group(sched_group));
+  fixed(add_optional(cmd, "--threshold", s.threshold, "plateau: relative improvement that counts (1e-4)")->group(sched_group));
+  fixed(cmd->add_option("--warmup-steps", s.warmup_steps, "Linear warm-up over this many steps, with any schedule")
+            ->capture_default_str()
+            ->group(sched_group));
+
+  fixed(cmd->add_option("--epochs", c.epochs, "Passes over the training data")->capture_default_str()->group(run_group));
+  fixed(cmd->add_option("--batch-size", c.batch_size, "Samples per optimizer step")->capture_default_str()->group(run_group));
+  fixed(cmd->add_option("--seed", c.seed, "Seed for initialisation and shuffling")->capture_default_str()->group(run_group));
+  fixed(cmd->add_flag("--no-shuffle{false}", c.shuffle, "Feed batches in file order")->group(run_group));
+  add_threads_option(cmd, args->threads)->group(run_group);
+  args->log_opt = cmd->add_option("--log-every", c.log_every, "Print the loss every N batches")
+                      ->capture_default_str()
+                      ->group(run_group);
+  args->save_opt = cmd->add_option("--save", args->save, "Checkpoint to write (safetensors); with --resume, the same file")
+                       ->capture_default_str()
+                       ->group(run_group);
+  cmd->add_option("--resume", args->resume, "Continue the run saved in this checkpoint, as it was configured")
+      ->group(run_group);
+  cmd->add_option("--steps", args->stop_after, "Stop (and save) after this many optimizer steps in all")->group(run_group);
+  args->checkpoint_opt = cmd->add_option("--checkpoint-every", c.checkpoint_every,
+                                         "Write --save every N steps and at every epoch end (0: at the end only)")
+                             ->group(run_group);
+  args->metrics_opt = cmd->add_option("--metrics", c.metrics, "Write one JSON line per logged step and per epoch")
+                          ->group(run_group);
   return {cmd, [args] { return run_train(*args); }};
 }
 

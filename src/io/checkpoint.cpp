@@ -44,18 +44,18 @@ std::string infer_model(const SafeTensorsFile& file) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Network<float>& network,
-                     const InputScaling& scaling, const std::string& config_json,
+                     const InputScaling& scaling, const std::map<std::string, std::string>& metadata,
                      Optimizer* optimizer) {
   const Shape in = network.input_shape();
-  std::map<std::string, std::string> meta = {
+  std::map<std::string, std::string> meta = metadata;
+  meta.insert({
       {"format", kFormat},
       {"model", network.model()},
       {"input_shape", fmt::format("[{}, {}, {}]", in.channels, in.height, in.width)},
       {"classes", std::to_string(network.classes())},
       {"input_scale", float_text(scaling.scale)},
       {"input_offset", float_text(scaling.offset)},
-      {"config", config_json},
-  };
+  });
   std::vector<TensorRef> tensors;
   const auto params = network.params();
   for (const auto& t : network.tensors()) {
@@ -75,7 +75,8 @@ void save_checkpoint(const std::string& path, const Network<float>& network,
 }
 
 SavedModel load_model(const std::string& path) {
-  const SafeTensorsFile file = SafeTensorsFile::read(path);
+  auto shared = std::make_shared<const SafeTensorsFile>(SafeTensorsFile::read(path));
+  const SafeTensorsFile& file = *shared;
   const auto& meta = file.metadata();
   if (meta.count("format") && meta.at("format") != kFormat) {
     throw Error(fmt::format("{}: unsupported checkpoint format '{}' (this program reads {})", path,
@@ -120,7 +121,31 @@ SavedModel load_model(const std::string& path) {
   }
   InputScaling scaling{parse_float(meta, "input_scale", 1.0f / 255.0f, path),
                        parse_float(meta, "input_offset", 0.0f, path)};
-  return {std::move(network), scaling, meta};
+  return {std::move(network), scaling, meta, std::move(shared), path};
+}
+
+void restore_optimizer(const SavedModel& saved, Optimizer& optimizer) {
+  const auto& meta = saved.metadata;
+  const auto name = meta.find("optim.name");
+  const auto steps = meta.find("optim.steps");
+  if (name == meta.end() || steps == meta.end()) {
+    throw Error(saved.path + ": holds no optimizer state (it was not written by mnist train)");
+  }
+  if (name->second != optimizer.name()) {
+    throw Error(fmt::format("{}: holds {} state, not {}", saved.path, name->second, optimizer.name()));
+  }
+  for (const auto& buffer : optimizer.state_buffers()) {
+    for (const auto& t : optimizer.tensors()) {
+      const std::string key = "optim." + buffer.name + "." + t.name;
+      if (!saved.file->contains(key)) throw Error(fmt::format("{}: missing optimizer tensor '{}'", saved.path, key));
+      saved.file->copy_to(key, t.shape, std::span(*buffer.data).subspan(t.offset, t.size));
+    }
+  }
+  try {
+    optimizer.set_steps(std::stoll(steps->second));
+  } catch (const std::exception&) {
+    throw Error(fmt::format("{}: metadata 'optim.steps' is not a number: '{}'", saved.path, steps->second));
+  }
 }
 
 }  // namespace mnist

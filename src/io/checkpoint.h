@@ -9,11 +9,12 @@
 //   input_shape   "[C, H, W]" as JSON
 //   classes       "10"
 //   input_scale, input_offset   network input = pixel * scale + offset
-//   config        the training configuration, as JSON
-// Optimizer state, when saved, is stored as tensors named
-// "optim.<buffer>.<parameter>" (e.g. "optim.momentum_buffer.conv1.weight")
-// and its step count as metadata "optim.steps".
+// plus whatever the caller adds (the trainer adds its configuration and its
+// position, see train/resume.h). Optimizer state, when saved, is stored as
+// tensors named "optim.<buffer>.<parameter>" (e.g. "optim.exp_avg.conv1.weight")
+// with metadata "optim.name" and "optim.steps".
 #include <map>
+#include <memory>
 #include <string>
 
 #include "data/dataset.h"
@@ -22,18 +23,27 @@
 
 namespace mnist {
 
+class SafeTensorsFile;
+
 struct SavedModel {
   Network<float> network;
   InputScaling scaling;
   std::map<std::string, std::string> metadata;
+  std::shared_ptr<const SafeTensorsFile> file;  // for restore_optimizer
+  std::string path;
 };
 
+// Written atomically: a crash never leaves a half-written file at path.
 void save_checkpoint(const std::string& path, const Network<float>& network,
-                     const InputScaling& scaling, const std::string& config_json,
+                     const InputScaling& scaling, const std::map<std::string, std::string>& metadata,
                      Optimizer* optimizer = nullptr);
 
-// Loads weights (and, if given, optimizer state). Refuses files whose
-// tensors do not match the model: missing, extra, wrongly shaped.
+// Loads the weights. Refuses files whose tensors do not match the model:
+// missing, extra, wrongly shaped, not finite.
 SavedModel load_model(const std::string& path);
+
+// Fills an optimizer (built from the same configuration) with the saved
+// buffers and step count. Error if the file holds another optimizer's state.
+void restore_optimizer(const SavedModel& saved, Optimizer& optimizer);
 
 }  // namespace mnist

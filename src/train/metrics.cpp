@@ -1,0 +1,63 @@
+#include "train/metrics.h"
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "io/file.h"
+#include "util/error.h"
+
+namespace mnist {
+
+using nlohmann::json;
+
+MetricsLog::MetricsLog(const std::string& path, const TrainState& resume_from) : path_(path) {
+  check_writable(path);
+  std::string kept;
+  if (resume_from.step > 0 && file_exists(path)) {
+    std::istringstream lines(read_file(path));
+    for (std::string line; std::getline(lines, line);) {
+      const json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!record.is_object()) continue;  // a line cut short by a crash
+      const bool keep = record.value("event", "") == "step"
+                            ? record.value("step", resume_from.step) < resume_from.step
+                            : record.value("epoch", resume_from.epoch) < resume_from.epoch;
+      if (keep) kept += line + "\n";
+    }
+  }
+  write_file_atomic(path, kept);
+  file_ = std::fopen(path.c_str(), "a");
+  if (file_ == nullptr) throw Error(path + ": cannot open for writing: " + std::strerror(errno));
+}
+
+MetricsLog::~MetricsLog() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+void MetricsLog::write(const std::string& line) {
+  if (std::fputs(line.c_str(), file_) < 0 || std::fputc('\n', file_) == EOF || std::fflush(file_) != 0) {
+    throw Error(path_ + ": write failed: " + std::strerror(errno));
+  }
+}
+
+void MetricsLog::step(const StepEvent& e) {
+  write(json{{"event", "step"}, {"step", e.step}, {"epoch", e.epoch}, {"batch", e.batch},
+             {"loss", e.loss},  {"lr", e.lr},     {"seconds", e.seconds}}
+            .dump());
+}
+
+void MetricsLog::epoch(const EpochEvent& e) {
+  write(json{{"event", "epoch"},
+             {"epoch", e.epoch},
+             {"train_loss", e.train_loss},
+             {"accuracy", e.eval.accuracy()},
+             {"eval_loss", e.eval.loss},
+             {"split", e.eval_split},
+             {"lr", e.lr},
+             {"images_per_second", e.images_per_second},
+             {"seconds", e.seconds}}
+            .dump());
+}
+
+}  // namespace mnist

@@ -1,0 +1,31 @@
+#pragma once
+// What a checkpoint holds beyond the weights and the optimizer's buffers, so
+// that a run resumes exactly where it stopped: the configuration, the
+// position (epoch, batch, step, the epoch's loss so far) and the schedule's
+// state. The shuffle needs nothing more: each epoch's order is a function of
+// (seed, epoch).
+#include <map>
+#include <string>
+
+#include "io/checkpoint.h"
+#include "optim/schedule.h"
+#include "train/trainer.h"
+
+namespace mnist {
+
+// Metadata keys: "config" (JSON), "train.epoch", "train.batch", "train.step",
+// "train.epoch_loss_sum", "train.seconds", "schedule.lr", "schedule.best",
+// "schedule.bad_epochs", "schedule.seen".
+std::map<std::string, std::string> training_metadata(const TrainConfig& config, const TrainState& state,
+                                                     const Schedule& schedule);
+
+struct ResumePoint {
+  TrainConfig config;
+  TrainState state;
+  Schedule::PlateauState plateau;
+};
+
+// Error naming the file if the checkpoint lacks the training state.
+ResumePoint read_resume_point(const SavedModel& saved);
+
+}  // namespace mnist
