@@ -197,7 +197,8 @@ Command add_train(CLI::App& app) {
   fixed(add_optional(cmd, "--weight-decay", o.weight_decay,
                      "Weight decay: L2 added to the gradient (0), decoupled for adamw (0.01)")
             ->group(opt_group));
-  fixed(cmd->add_flag("--no-decay-bias{false}", o.decay_biases, "Exempt biases from weight decay")->group(opt_group));
+  fixed(cmd->add_flag_callback("--no-decay-bias", [&o] { o.decay_biases = false; }, "Exempt biases from weight decay")
+            ->group(opt_group));
   fixed(add_optional(cmd, "--lr-decay", o.lr_decay, "AdaGrad learning-rate decay (0)")->group(opt_group));
   fixed(add_optional(cmd, "--initial-accumulator", o.initial_accumulator, "AdaGrad's starting sum (0)")->group(opt_group));
   fixed(add_optional(cmd, "--alpha", o.alpha, "RMSProp smoothing constant (0.99)")->group(opt_group));
@@ -237,7 +238,8 @@ Command add_train(CLI::App& app) {
   fixed(cmd->add_option("--epochs", c.epochs, "Passes over the training data")->capture_default_str()->group(run_group));
   fixed(cmd->add_option("--batch-size", c.batch_size, "Samples per optimizer step")->capture_default_str()->group(run_group));
   fixed(cmd->add_option("--seed", c.seed, "Seed for initialisation and shuffling")->capture_default_str()->group(run_group));
-  fixed(cmd->add_flag("--no-shuffle{false}", c.shuffle, "Feed batches in file order")->group(run_group));
+  fixed(cmd->add_flag_callback("--no-shuffle", [&c] { c.shuffle = false; }, "Feed batches in file order")
+            ->group(run_group));
   add_threads_option(cmd, args->threads)->group(run_group);
   args->log_opt = cmd->add_option("--log-every", c.log_every, "Print the loss every N batches")
                       ->capture_default_str()
