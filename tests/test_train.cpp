@@ -100,7 +100,7 @@ namespace {
 // From PyTorch's own initial weights and with batches in file order, 30
 // steps of the CNN follow PyTorch's loss trajectory for every optimizer
 // (tests/fixtures/parity.json, from tools/make_parity_fixtures.py; that
-// script explains the learning rates chosen for rmsprop and adadelta).
+// script explains the settings chosen for rmsprop and adadelta).
 TEST(PyTorchParity, ThirtyCnnStepsFollowPyTorchForEveryOptimizer) {
   std::ifstream in(std::string(MNIST_FIXTURES) + "/parity.json");
   const auto fixture = nlohmann::json::parse(in);
@@ -112,7 +112,8 @@ TEST(PyTorchParity, ThirtyCnnStepsFollowPyTorchForEveryOptimizer) {
     SavedModel init = load_model(std::string(MNIST_FIXTURES) + "/" + fixture["init"].get<std::string>());
     TrainConfig config;
     config.optimizer.name = name;
-    config.optimizer.lr = fixture["lrs"][name].get<double>();
+    config.optimizer.lr = fixture["options"][name]["lr"].get<double>();
+    if (fixture["options"][name].contains("eps")) config.optimizer.eps = fixture["options"][name]["eps"].get<double>();
     config.batch_size = batch;
     config = config.resolved();
     auto opt = make_optimizer(config.optimizer, init.network.tensors());

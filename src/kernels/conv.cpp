@@ -20,6 +20,15 @@ size_t conv2d_scratch_size(const ConvGeometry& g, int n) {
   return gp * (2 * static_cast<size_t>(g.patch()) + g.out_channels);
 }
 
+// The output columns [lo, hi) whose input column ox*stride - pad + kw lies
+// inside the image; outside them the window overlaps the padding.
+static void valid_columns(const ConvGeometry& g, int kw, int ow, int& lo, int& hi) {
+  lo = 0;
+  while (lo < ow && lo * g.stride - g.pad + kw < 0) ++lo;
+  hi = ow;
+  while (hi > lo && (hi - 1) * g.stride - g.pad + kw >= g.width) --hi;
+}
+
 template <class T>
 void im2col(const T* x, int samples, const ConvGeometry& g, T* col) {
   const int oh = g.out_height(), ow = g.out_width(), plane = oh * ow;
@@ -28,6 +37,8 @@ void im2col(const T* x, int samples, const ConvGeometry& g, T* col) {
     for (int kh = 0; kh < g.kernel; ++kh) {
       for (int kw = 0; kw < g.kernel; ++kw) {
         T* row = col + ((static_cast<size_t>(c) * g.kernel + kh) * g.kernel + kw) * row_len;
+        int lo, hi;
+        valid_columns(g, kw, ow, lo, hi);
         for (int s = 0; s < samples; ++s) {
           const T* src = x + (static_cast<size_t>(s) * g.in_channels + c) * g.height * g.width;
           T* dst = row + static_cast<size_t>(s) * plane;
@@ -38,11 +49,14 @@ void im2col(const T* x, int samples, const ConvGeometry& g, T* col) {
               std::fill(out, out + ow, T(0));
               continue;
             }
-            const T* in_row = src + iy * g.width;
-            for (int xo = 0; xo < ow; ++xo) {
-              const int ix = xo * g.stride - g.pad + kw;
-              out[xo] = (ix >= 0 && ix < g.width) ? in_row[ix] : T(0);
+            const T* in_row = src + iy * g.width - g.pad + kw;
+            for (int xo = 0; xo < lo; ++xo) out[xo] = T(0);
+            if (g.stride == 1) {
+              for (int xo = lo; xo < hi; ++xo) out[xo] = in_row[xo];  // short rows: no memmove call
+            } else {
+              for (int xo = lo; xo < hi; ++xo) out[xo] = in_row[xo * g.stride];
             }
+            for (int xo = hi; xo < ow; ++xo) out[xo] = T(0);
           }
         }
       }
@@ -57,19 +71,21 @@ void col2im_add(const T* dcol, int samples, const ConvGeometry& g, T* dx) {
   for (int c = 0; c < g.in_channels; ++c) {
     for (int kh = 0; kh < g.kernel; ++kh) {
       for (int kw = 0; kw < g.kernel; ++kw) {
-        const T* row =
-            dcol + ((static_cast<size_t>(c) * g.kernel + kh) * g.kernel + kw) * row_len;
+        const T* row = dcol + ((static_cast<size_t>(c) * g.kernel + kh) * g.kernel + kw) * row_len;
+        int lo, hi;
+        valid_columns(g, kw, ow, lo, hi);
         for (int s = 0; s < samples; ++s) {
           T* dst = dx + (static_cast<size_t>(s) * g.in_channels + c) * g.height * g.width;
           const T* src = row + static_cast<size_t>(s) * plane;
           for (int y = 0; y < oh; ++y) {
             const int iy = y * g.stride - g.pad + kh;
             if (iy < 0 || iy >= g.height) continue;
-            T* out_row = dst + iy * g.width;
+            T* out_row = dst + iy * g.width - g.pad + kw;
             const T* in = src + y * ow;
-            for (int xo = 0; xo < ow; ++xo) {
-              const int ix = xo * g.stride - g.pad + kw;
-              if (ix >= 0 && ix < g.width) out_row[ix] += in[xo];
+            if (g.stride == 1) {
+              for (int xo = lo; xo < hi; ++xo) out_row[xo] += in[xo];
+            } else {
+              for (int xo = lo; xo < hi; ++xo) out_row[xo * g.stride] += in[xo];
             }
           }
         }
@@ -89,6 +105,13 @@ void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n,
   for (int s0 = 0; s0 < n; s0 += group) {
     const int gs = std::min(group, n - s0);
     im2col(x + s0 * in_size, gs, g, col);
+    if (gs == 1) {
+      // One sample: GEMM order (oc, p) is NCHW already. Start from the bias.
+      T* dst = y + static_cast<size_t>(s0) * OC * P;
+      for (int oc = 0; oc < OC; ++oc) std::fill(dst + static_cast<size_t>(oc) * P, dst + static_cast<size_t>(oc + 1) * P, bias[oc]);
+      gemm<T>(false, false, OC, P, K, T(1), weight, K, col, P, T(1), dst, P);
+      continue;
+    }
     // out (OC x gs*P) = weight (OC x K) * col (K x gs*P)
     gemm<T>(false, false, OC, gs * P, K, T(1), weight, K, col, gs * P, T(0), out, gs * P);
     // Scatter from GEMM order (oc, s, p) to NCHW (s, oc, p), adding the bias.
@@ -113,25 +136,30 @@ void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight
   T* dcol = dout + static_cast<size_t>(OC) * group * P;
   for (int s0 = 0; s0 < n; s0 += group) {
     const int gs = std::min(group, n - s0);
-    // Gather dy into GEMM order (oc, s, p); the bias gradient sums it.
-    for (int oc = 0; oc < OC; ++oc) {
-      T sum = 0;
-      for (int s = 0; s < gs; ++s) {
-        const T* src = dy + ((static_cast<size_t>(s0) + s) * OC + oc) * P;
-        T* dst = dout + (static_cast<size_t>(oc) * gs + s) * P;
-        for (int p = 0; p < P; ++p) {
-          dst[p] = src[p];
-          sum += src[p];
+    // dy in GEMM order (oc, s, p): for one sample that is dy itself,
+    // otherwise gathered. The bias gradient sums it.
+    const T* grad_out = dy + static_cast<size_t>(s0) * OC * P;
+    if (gs > 1) {
+      for (int oc = 0; oc < OC; ++oc) {
+        for (int s = 0; s < gs; ++s) {
+          const T* src = dy + ((static_cast<size_t>(s0) + s) * OC + oc) * P;
+          std::copy(src, src + P, dout + (static_cast<size_t>(oc) * gs + s) * P);
         }
       }
+      grad_out = dout;
+    }
+    for (int oc = 0; oc < OC; ++oc) {
+      const T* src = grad_out + static_cast<size_t>(oc) * gs * P;
+      T sum = 0;
+      for (int i = 0; i < gs * P; ++i) sum += src[i];
       dbias[oc] += sum;
     }
     im2col(x + s0 * in_size, gs, g, col);
     // dweight (OC x K) += dout (OC x gs*P) * col^T (gs*P x K)
-    gemm<T>(false, true, OC, K, gs * P, T(1), dout, gs * P, col, gs * P, T(1), dweight, K);
+    gemm<T>(false, true, OC, K, gs * P, T(1), grad_out, gs * P, col, gs * P, T(1), dweight, K);
     if (dx != nullptr) {
       // dcol (K x gs*P) = weight^T (K x OC) * dout (OC x gs*P)
-      gemm<T>(true, false, K, gs * P, OC, T(1), weight, K, dout, gs * P, T(0), dcol, gs * P);
+      gemm<T>(true, false, K, gs * P, OC, T(1), weight, K, grad_out, gs * P, T(0), dcol, gs * P);
       col2im_add(dcol, gs, g, dx + s0 * in_size);
     }
   }

@@ -17,8 +17,32 @@ void relu_backward(const T* y, const T* dy, T* dx, size_t count) {
   for (size_t i = 0; i < count; ++i) dx[i] += y[i] > T(0) ? dy[i] : T(0);
 }
 
+// The common 2x2, stride-2 window, unrolled. Same choice as the general
+// loop: the first maximum in row-major order, NaN winning.
+template <class T>
+static void maxpool2x2_forward(const T* x, T* y, int32_t* argmax, size_t planes, const PoolGeometry& g) {
+  const int oh = g.out_height(), ow = g.out_width(), w = g.width;
+  for (size_t p = 0; p < planes; ++p) {
+    const T* in = x + p * g.height * w;
+    T* out = y + p * oh * ow;
+    int32_t* arg = argmax + p * oh * ow;
+    for (int oy = 0; oy < oh; ++oy) {
+      const int top = 2 * oy * w;
+      for (int ox = 0; ox < ow; ++ox) {
+        int best = top + 2 * ox;
+        for (const int idx : {best + 1, best + w, best + w + 1}) {
+          if (in[idx] > in[best] || std::isnan(in[idx])) best = idx;
+        }
+        out[oy * ow + ox] = in[best];
+        arg[oy * ow + ox] = best;
+      }
+    }
+  }
+}
+
 template <class T>
 void maxpool_forward(const T* x, T* y, int32_t* argmax, size_t planes, const PoolGeometry& g) {
+  if (g.kernel == 2 && g.stride == 2) return maxpool2x2_forward(x, y, argmax, planes, g);
   const int oh = g.out_height(), ow = g.out_width();
   for (size_t p = 0; p < planes; ++p) {
     const T* in = x + p * g.height * g.width;
