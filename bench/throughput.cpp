@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   std::vector<uint8_t> label(1);
   const uint32_t first = 0;
   data.test.gather(std::span(&first, 1), data.scaling, image.data(), label.data());
-  Workspace<float> ws(net, 1);
+  Workspace<float> ws(net, 1, /*for_training=*/false);
   std::vector<double> times;
   for (int i = 0; i < 2000; ++i) {
     t0 = Clock::now();

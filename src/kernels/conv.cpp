@@ -96,7 +96,7 @@ void col2im_add(const T* dcol, int samples, const ConvGeometry& g, T* dx) {
 
 template <class T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n,
-                    const ConvGeometry& g, T* scratch) {
+                    const ConvGeometry& g, T* scratch, T* columns) {
   const int K = g.patch(), P = g.out_plane(), OC = g.out_channels;
   const size_t in_size = static_cast<size_t>(g.in_channels) * g.height * g.width;
   const int group = std::min(n, g.group());
@@ -104,6 +104,7 @@ void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n,
   T* out = col + static_cast<size_t>(K) * group * P;
   for (int s0 = 0; s0 < n; s0 += group) {
     const int gs = std::min(group, n - s0);
+    if (columns != nullptr) col = columns + static_cast<size_t>(s0) * K * P;
     im2col(x + s0 * in_size, gs, g, col);
     if (gs == 1) {
       // One sample: GEMM order (oc, p) is NCHW already. Start from the bias.
@@ -127,12 +128,12 @@ void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n,
 
 template <class T>
 void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n,
-                     const ConvGeometry& g, T* scratch) {
+                     const ConvGeometry& g, T* scratch, const T* columns) {
   const int K = g.patch(), P = g.out_plane(), OC = g.out_channels;
   const size_t in_size = static_cast<size_t>(g.in_channels) * g.height * g.width;
   const int group = std::min(n, g.group());
-  T* col = scratch;
-  T* dout = col + static_cast<size_t>(K) * group * P;
+  T* col_scratch = scratch;
+  T* dout = col_scratch + static_cast<size_t>(K) * group * P;
   T* dcol = dout + static_cast<size_t>(OC) * group * P;
   for (int s0 = 0; s0 < n; s0 += group) {
     const int gs = std::min(group, n - s0);
@@ -154,7 +155,12 @@ void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight
       for (int i = 0; i < gs * P; ++i) sum += src[i];
       dbias[oc] += sum;
     }
-    im2col(x + s0 * in_size, gs, g, col);
+    const T* col = col_scratch;
+    if (columns != nullptr) {
+      col = columns + static_cast<size_t>(s0) * K * P;
+    } else {
+      im2col(x + s0 * in_size, gs, g, col_scratch);
+    }
     // dweight (OC x K) += dout (OC x gs*P) * col^T (gs*P x K)
     gemm<T>(false, true, OC, K, gs * P, T(1), grad_out, gs * P, col, gs * P, T(1), dweight, K);
     if (dx != nullptr) {
@@ -169,9 +175,9 @@ void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight
   template void im2col<T>(const T*, int, const ConvGeometry&, T*);                               \
   template void col2im_add<T>(const T*, int, const ConvGeometry&, T*);                           \
   template void conv2d_forward<T>(const T*, const T*, const T*, T*, int, const ConvGeometry&,    \
-                                  T*);                                                           \
+                                  T*, T*);                                                       \
   template void conv2d_backward<T>(const T*, const T*, const T*, T*, T*, T*, int,                \
-                                   const ConvGeometry&, T*);
+                                   const ConvGeometry&, T*, const T*);
 MNIST_INSTANTIATE(float)
 MNIST_INSTANTIATE(double)
 #undef MNIST_INSTANTIATE

@@ -29,15 +29,23 @@ void im2col(const T* x, int samples, const ConvGeometry& g, T* col);
 template <class T>
 void col2im_add(const T* dcol, int samples, const ConvGeometry& g, T* dx);
 
+// Floats of columns (the im2col of all n samples) that training keeps from
+// the forward pass for the backward pass, instead of building them twice.
+inline size_t conv2d_columns_size(const ConvGeometry& g, int n) {
+  return static_cast<size_t>(g.patch()) * g.out_plane() * n;
+}
+
 // x (n,C,H,W), weight (OC,C,K,K), bias (OC) -> y (n,OC,OH,OW)
+// If columns is not null, the im2col of every sample is left there.
 template <class T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n,
-                    const ConvGeometry& g, T* scratch);
+                    const ConvGeometry& g, T* scratch, T* columns = nullptr);
 
 // Accumulates dweight (OC,C,K,K) and dbias (OC); dx (n,C,H,W) is accumulated
-// too unless it is null (the first layer needs no input gradient).
+// too unless it is null (the first layer needs no input gradient). columns,
+// if not null, are those the forward pass of x left.
 template <class T>
 void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n,
-                     const ConvGeometry& g, T* scratch);
+                     const ConvGeometry& g, T* scratch, const T* columns = nullptr);
 
 }  // namespace mnist

@@ -92,7 +92,7 @@ void Network<T>::init(uint64_t seed) {
 }
 
 template <class T>
-Workspace<T>::Workspace(const Network<T>& net, int max_batch) : max_batch_(max_batch) {
+Workspace<T>::Workspace(const Network<T>& net, int max_batch, bool for_training) : max_batch_(max_batch) {
   size_t largest = net.input_shape().size();
   size_t scratch = 0;
   for (const auto& layer : net.layers()) {
@@ -100,6 +100,9 @@ Workspace<T>::Workspace(const Network<T>& net, int max_batch) : max_batch_(max_b
     argmax_.emplace_back(layer.spec.kind == LayerSpec::Kind::MaxPool2d
                              ? layer.out.size() * max_batch
                              : 0);
+    columns_.emplace_back(for_training && layer.spec.kind == LayerSpec::Kind::Conv2d
+                              ? conv2d_columns_size(layer.conv, max_batch)
+                              : 0);
     largest = std::max(largest, layer.out.size());
     if (layer.spec.kind == LayerSpec::Kind::Conv2d) {
       scratch = std::max(scratch, conv2d_scratch_size(layer.conv, max_batch));
@@ -121,7 +124,8 @@ const T* Workspace<T>::forward(const Network<T>& net, const T* x, int n) {
     T* out = activations_[i].data();
     switch (l.spec.kind) {
       case LayerSpec::Kind::Conv2d:
-        conv2d_forward(in, params + l.weight, params + l.bias, out, n, l.conv, scratch_.data());
+        conv2d_forward(in, params + l.weight, params + l.bias, out, n, l.conv, scratch_.data(),
+                       columns_[i].empty() ? nullptr : columns_[i].data());
         break;
       case LayerSpec::Kind::ReLU:
         relu_forward(in, out, l.out.size() * n);
@@ -157,7 +161,7 @@ void Workspace<T>::backward(const Network<T>& net, const T* dlogits, int n, T* g
     switch (l.spec.kind) {
       case LayerSpec::Kind::Conv2d:
         conv2d_backward(in, params + l.weight, dout, din, grad + l.weight, grad + l.bias, n,
-                        l.conv, scratch_.data());
+                        l.conv, scratch_.data(), columns_[i].empty() ? nullptr : columns_[i].data());
         break;
       case LayerSpec::Kind::ReLU:
         if (din) relu_backward(activations_[i].data(), dout, din, l.out.size() * n);

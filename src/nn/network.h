@@ -84,11 +84,13 @@ class Network {
   std::vector<T> params_;
 };
 
-// Activations and scratch for up to max_batch samples.
+// Activations and scratch for up to max_batch samples. A workspace for
+// training keeps each convolution's im2col columns from forward to backward
+// (memory for speed); one for inference does not.
 template <class T>
 class Workspace {
  public:
-  Workspace(const Network<T>& net, int max_batch);
+  Workspace(const Network<T>& net, int max_batch, bool for_training = true);
   int max_batch() const { return max_batch_; }
 
   // x (n, C, H, W) -> logits (n, classes), valid until the next call.
@@ -102,6 +104,7 @@ class Workspace {
   const T* input_ = nullptr;
   std::vector<std::vector<T>> activations_;  // output of each layer
   std::vector<std::vector<int32_t>> argmax_; // per layer (MaxPool2d only)
+  std::vector<std::vector<T>> columns_;      // per layer (Conv2d, training only)
   std::vector<T> grad_a_, grad_b_;           // ping-pong activation gradients
   std::vector<T> scratch_;                   // im2col blocks
 };

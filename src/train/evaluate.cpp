@@ -27,7 +27,7 @@ EvalResult evaluate(const Network<float>& network, const ImageSet& set, const In
                                          std::vector<float>(image * kEvalBlock));
   std::vector<std::vector<uint8_t>> labels(static_cast<size_t>(pool.size()),
                                            std::vector<uint8_t>(kEvalBlock));
-  for (int w = 0; w < pool.size(); ++w) workspaces.emplace_back(network, kEvalBlock);
+  for (int w = 0; w < pool.size(); ++w) workspaces.emplace_back(network, kEvalBlock, /*for_training=*/false);
   pool.run(blocks, [&](int b, int w) {
     const auto [begin, end] = batch_range(set.count, kEvalBlock, b);
     const int n = end - begin;
@@ -58,7 +58,7 @@ EvalResult evaluate(const Network<float>& network, const ImageSet& set, const In
 }
 
 std::vector<float> predict_probabilities(const Network<float>& network, const float* inputs, int n) {
-  Workspace<float> workspace(network, n);
+  Workspace<float> workspace(network, n, /*for_training=*/false);
   const float* logits = workspace.forward(network, inputs, n);
   std::vector<float> probs(static_cast<size_t>(n) * network.classes());
   softmax(logits, probs.data(), n, network.classes());
