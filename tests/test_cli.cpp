@@ -3,7 +3,9 @@
 // flow on a small synthetic IDX data set.
 #include <gtest/gtest.h>
 #include <stb_image_write.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <fstream>
@@ -312,6 +314,97 @@ TEST(Cli, EveryOptimizerAndScheduleTrains) {
     EXPECT_EQ(r.code, 0) << schedule << ": " << r.err;
     EXPECT_NE(r.out.find("lr: "), std::string::npos) << "the epoch line shows the learning rate";
   }
+}
+
+}  // namespace
+}  // namespace mnist
+
+namespace mnist {
+namespace {
+
+// Starts the binary in dir and returns its pid.
+pid_t spawn(const std::vector<std::string>& args, const TempDir& dir) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(dir.path().c_str()) != 0) _exit(127);
+    freopen("/dev/null", "w", stdout);
+    freopen("stderr.txt", "w", stderr);
+    std::vector<char*> argv = {const_cast<char*>(MNIST_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    setenv("MNIST_DATA", "data", 1);
+    execv(MNIST_BINARY, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+size_t count_lines(const std::string& path) {
+  if (!file_exists(path)) return 0;
+  const std::string text = read_file(path);
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+void write_big_data(const TempDir& dir) {
+  std::filesystem::create_directory(dir.file("data"));
+  const ImageSet train = synthetic(3000), test = synthetic(100);
+  write_file_atomic(dir.file("data/train-images-idx3-ubyte"), idx_images_bytes(train));
+  write_file_atomic(dir.file("data/train-labels-idx1-ubyte"), idx_labels_bytes(train.labels));
+  write_file_atomic(dir.file("data/t10k-images-idx3-ubyte"), idx_images_bytes(test));
+  write_file_atomic(dir.file("data/t10k-labels-idx1-ubyte"), idx_labels_bytes(test.labels));
+}
+
+// Ctrl-C finishes the step, saves, says how to resume and exits 130; the
+// resumed run ends where the uninterrupted one does, to the bit.
+TEST(Interrupt, SigintSavesAndResumesToTheSameWeights) {
+  TempDir dir;
+  write_big_data(dir);
+  const std::vector<std::string> flags = {"train", "--model", "cnn", "--epochs", "3", "--batch-size", "20",
+                                          "--optimizer", "adam", "--log-every", "1", "--threads", "1"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto all = flags;
+    all.insert(all.end(), extra.begin(), extra.end());
+    return all;
+  };
+  const pid_t pid = spawn(with({"--save", "int.safetensors", "--metrics", "int.jsonl"}), dir);
+  // Interrupt once it is well into the first epoch.
+  for (int i = 0; i < 3000 && count_lines(dir.file("int.jsonl")) < 20; ++i) usleep(10000);
+  ASSERT_GE(count_lines(dir.file("int.jsonl")), 20u) << "training did not start";
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  const SavedModel stopped = load_model(dir.file("int.safetensors"));
+  const int64_t step = std::stoll(stopped.metadata.at("train.step"));
+  EXPECT_GT(step, 0);
+  EXPECT_LT(step, 450) << "interrupted before the end";
+  ASSERT_EQ(run("train --resume int.safetensors", dir).code, 0);
+  std::string args;
+  for (const auto& a : with({"--save", "full.safetensors"})) args += a + " ";
+  ASSERT_EQ(run(args, dir).code, 0);
+  EXPECT_EQ(weights(dir.file("int.safetensors")), weights(dir.file("full.safetensors")));
+}
+
+// A learning rate far too large is caught: a one-line message naming the
+// step and the likely cause, exit 1, and the good checkpoint untouched.
+TEST(Divergence, StopsNamesTheStepAndKeepsTheGoodCheckpoint) {
+  TempDir dir;
+  write_data(dir);
+  ASSERT_EQ(run("train --model linear --epochs 1 --save good.safetensors", dir).code, 0);
+  const Result r = run("train --model mlp --lr 1000 --epochs 2 --checkpoint-every 1 --save good.safetensors", dir);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("training diverged at step "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("probably too large for sgd"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // Every checkpoint written before the divergence was finite; the file
+  // holds finite weights (the load refuses NaN).
+  EXPECT_NO_THROW(load_model(dir.file("good.safetensors")));
+  // Without periodic checkpoints, the previous file is not touched at all.
+  ASSERT_EQ(run("train --model linear --epochs 1 --save good.safetensors", dir).code, 0);
+  const std::string good = read_file(dir.file("good.safetensors"));
+  EXPECT_EQ(run("train --model mlp --lr 1000 --epochs 2 --save good.safetensors", dir).code, 1);
+  EXPECT_EQ(read_file(dir.file("good.safetensors")), good);
 }
 
 }  // namespace

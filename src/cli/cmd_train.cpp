@@ -1,6 +1,10 @@
 // mnist train: the course's training run, and every variation of it.
 #include <fmt/format.h>
 
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+
 #include "cli/common.h"
 #include "io/checkpoint.h"
 #include "io/file.h"
@@ -13,6 +17,16 @@
 namespace mnist::cli {
 
 namespace {
+
+// Set by SIGINT or SIGTERM: training stops after the current step, saves,
+// and exits with 128 + the signal. A second signal exits at once (output
+// files are written atomically, so nothing is left half-written).
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop_signal != 0) std::_Exit(128 + sig);
+  g_stop_signal = sig;
+}
 
 struct TrainArgs {
   TrainConfig config;
@@ -103,6 +117,13 @@ int run_train(TrainArgs& args) {
   if (!config.metrics.empty()) metrics.emplace(config.metrics, state);
 
   auto save = [&] {
+    // Never write weights that are not finite over a good checkpoint.
+    for (float v : network.params()) {
+      if (!std::isfinite(v)) {
+        throw Diverged(fmt::format("training diverged by step {}: the weights are not finite", trainer.state().step),
+                       trainer.state().step, NAN);
+      }
+    }
     save_checkpoint(args.save, network, data.scaling, training_metadata(config, trainer.state(), schedule),
                     optimizer.get());
   };
@@ -132,16 +153,29 @@ int run_train(TrainArgs& args) {
     if (metrics) metrics->epoch(e);
     if (config.checkpoint_every > 0) save();
   };
-  if (args.stop_after > 0) {
-    callbacks.should_stop = [&] { return trainer.state().step >= args.stop_after; };
+  callbacks.should_stop = [&] {
+    return g_stop_signal != 0 || (args.stop_after > 0 && trainer.state().step >= args.stop_after);
+  };
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  bool finished = false;
+  try {
+    finished = state.epoch >= config.epochs || trainer.run(callbacks);
+  } catch (const Diverged& e) {
+    if (terminal) bar.clear();
+    const bool kept = file_exists(args.save);
+    throw Error(fmt::format("{}. The learning rate {:g} is probably too large for {}: try a smaller --lr{}{}", e.what(),
+                            *config.optimizer.lr, config.optimizer.name,
+                            config.clip_norm ? "" : " or --clip-norm 1",
+                            kept ? fmt::format("; the last good checkpoint {} is untouched", args.save) : ""));
   }
-  const bool finished = state.epoch >= config.epochs || trainer.run(callbacks);
   if (!finished) {
+    if (terminal) bar.clear();
     save();
     const TrainState& s = trainer.state();
-    fmt::print("stopped after step {} (epoch {}, batch {}); saved to {}\ncontinue with: mnist train --resume {}\n",
-               s.step, s.epoch, s.batch, args.save, args.save);
-    return 0;
+    fmt::print("{} after step {} (epoch {}, batch {}); saved to {}\ncontinue with: mnist train --resume {}\n",
+               g_stop_signal ? "interrupted" : "stopped", s.step, s.epoch, s.batch, args.save, args.save);
+    return g_stop_signal ? 128 + g_stop_signal : 0;
   }
   const EvalResult test = evaluate(network, data.test, data.scaling, pool);
   fmt::print("test accuracy: {:.2f}% ({}/{}), loss: {:.4f}\n", 100 * test.accuracy(), test.correct, test.samples,

@@ -208,6 +208,11 @@ bool Trainer::run(const TrainCallbacks& callbacks) {
       const auto [begin, end] = batch_range(train.count, config_.batch_size, state_.batch);
       const double lr = schedule_.lr(state_.step);
       const double loss = step(std::span(order).subspan(begin, end - begin), lr);
+      if (!std::isfinite(loss) || loss > 10 * std::log(static_cast<double>(network_.classes()))) {
+        throw Diverged(fmt::format("training diverged at step {} (epoch {}, batch {}): the loss is {}", state_.step,
+                                   state_.epoch, state_.batch, loss),
+                       state_.step, loss);
+      }
       const StepEvent event{state_.epoch, state_.batch, batches, state_.step, loss, lr, elapsed()};
       state_.epoch_loss_sum += loss;
       ++state_.batch;

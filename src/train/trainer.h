@@ -16,6 +16,7 @@
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 #include "train/evaluate.h"
+#include "util/error.h"
 #include "util/thread_pool.h"
 
 namespace mnist {
@@ -76,6 +77,15 @@ struct TrainCallbacks {
 };
 
 constexpr int kGradChunks = 8;
+
+// Thrown by Trainer::run when training has diverged: the loss is not finite,
+// or it exceeds 10 ln(classes) (the true class below 1e-10 probability on
+// average, far above the ln(classes) of an untrained network).
+struct Diverged : Error {
+  Diverged(const std::string& what, int64_t step_, double loss_) : Error(what), step(step_), loss(loss_) {}
+  int64_t step;
+  double loss;
+};
 
 int resolve_threads(int requested);
 
