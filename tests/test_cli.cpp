@@ -59,9 +59,9 @@ ImageSet synthetic(int count) {
   return s;
 }
 
-void write_data(const TempDir& dir) {
+void write_data(const TempDir& dir, int train_count = 400) {
   std::filesystem::create_directory(dir.file("data"));
-  const ImageSet train = synthetic(400), test = synthetic(100);
+  const ImageSet train = synthetic(train_count), test = synthetic(100);
   write_file_atomic(dir.file("data/train-images-idx3-ubyte"), idx_images_bytes(train));
   write_file_atomic(dir.file("data/train-labels-idx1-ubyte"), idx_labels_bytes(train.labels));
   write_file_atomic(dir.file("data/t10k-images-idx3-ubyte"), idx_images_bytes(test));
@@ -345,20 +345,11 @@ size_t count_lines(const std::string& path) {
   return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
-void write_big_data(const TempDir& dir) {
-  std::filesystem::create_directory(dir.file("data"));
-  const ImageSet train = synthetic(3000), test = synthetic(100);
-  write_file_atomic(dir.file("data/train-images-idx3-ubyte"), idx_images_bytes(train));
-  write_file_atomic(dir.file("data/train-labels-idx1-ubyte"), idx_labels_bytes(train.labels));
-  write_file_atomic(dir.file("data/t10k-images-idx3-ubyte"), idx_images_bytes(test));
-  write_file_atomic(dir.file("data/t10k-labels-idx1-ubyte"), idx_labels_bytes(test.labels));
-}
-
 // Ctrl-C finishes the step, saves, says how to resume and exits 130; the
 // resumed run ends where the uninterrupted one does, to the bit.
 TEST(Interrupt, SigintSavesAndResumesToTheSameWeights) {
   TempDir dir;
-  write_big_data(dir);
+  write_data(dir, 3000);
   const std::vector<std::string> flags = {"train", "--model", "cnn", "--epochs", "3", "--batch-size", "20",
                                           "--optimizer", "adam", "--log-every", "1", "--threads", "1"};
   auto with = [&](std::vector<std::string> extra) {
