@@ -11,11 +11,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include <random>
 #include <sstream>
 
 #include "data/idx.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "train/resume.h"
 #include "helpers.h"
 #include "io/file.h"
 
@@ -396,6 +398,51 @@ TEST(Divergence, StopsNamesTheStepAndKeepsTheGoodCheckpoint) {
   const std::string good = read_file(dir.file("good.safetensors"));
   EXPECT_EQ(run("train --model mlp --lr 1000 --epochs 2 --save good.safetensors", dir).code, 1);
   EXPECT_EQ(read_file(dir.file("good.safetensors")), good);
+}
+
+}  // namespace
+}  // namespace mnist
+
+namespace mnist {
+namespace {
+
+// kill -9 at random moments, checkpointing every step so that kills land in
+// the middle of writes too: the last checkpoint always loads and resumes,
+// and the run ends bit-identical to one never killed.
+TEST(Kill, SigkillAtRandomMomentsNeverCorruptsTheCheckpoint) {
+  TempDir dir;
+  write_data(dir, 3000);
+  const std::vector<std::string> flags = {"train", "--model", "cnn", "--epochs", "2", "--batch-size", "25",
+                                          "--optimizer", "adam", "--threads", "1", "--checkpoint-every", "1",
+                                          "--save", "k.safetensors"};
+  std::mt19937 rng(12345);
+  std::uniform_int_distribution<int> delay_ms(20, 400);
+  int kills = 0;
+  for (int round = 0; round < 6; ++round) {
+    std::vector<std::string> args = flags;
+    if (file_exists(dir.file("k.safetensors"))) args = {"train", "--resume", "k.safetensors", "--threads", "1"};
+    const pid_t pid = spawn(args, dir);
+    usleep(static_cast<useconds_t>(delay_ms(rng)) * 1000);
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status)) ++kills;
+    if (!file_exists(dir.file("k.safetensors"))) continue;  // killed before the first checkpoint
+    const SavedModel saved = load_model(dir.file("k.safetensors"));  // throws if corrupt
+    EXPECT_NO_THROW(read_resume_point(saved));
+  }
+  EXPECT_GE(kills, 4) << "most rounds should have been killed mid-run";
+  ASSERT_TRUE(file_exists(dir.file("k.safetensors"))) << "no checkpoint was ever written";
+  const Result finish = run("train --resume k.safetensors", dir);
+  ASSERT_EQ(finish.code, 0) << finish.err;
+  std::string whole;
+  for (const auto& a : flags) whole += (a == "k.safetensors" ? std::string("whole.safetensors") : a) + " ";
+  ASSERT_EQ(run(whole, dir).code, 0);
+  EXPECT_EQ(weights(dir.file("k.safetensors")), weights(dir.file("whole.safetensors")));
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos)
+        << "temporary file left behind: " << entry.path();
+  }
 }
 
 }  // namespace

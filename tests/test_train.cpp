@@ -132,3 +132,31 @@ TEST(PyTorchParity, ThirtyCnnStepsFollowPyTorchForEveryOptimizer) {
 
 }  // namespace
 }  // namespace mnist
+
+namespace mnist {
+namespace {
+
+TEST(ThreadPool, RunsEveryTaskOnceAndPropagatesErrors) {
+  for (int threads : {1, 2, 4}) {
+    ThreadPool pool(threads);
+    std::vector<int> hits(1000, 0);
+    for (int round = 0; round < 20; ++round) {
+      pool.run(1000, [&](int task, int worker) {
+        ASSERT_GE(worker, 0);
+        ASSERT_LT(worker, threads);
+        ++hits[task];
+      });
+    }
+    for (int h : hits) ASSERT_EQ(h, 20);
+    EXPECT_THROW(pool.run(10, [](int task, int) {
+                   if (task == 7) throw Error("task 7 failed");
+                 }),
+                 Error);
+    int after = 0;
+    pool.run(5, [&](int, int) { __atomic_add_fetch(&after, 1, __ATOMIC_RELAXED); });
+    EXPECT_EQ(after, 5) << "the pool still works after an error";
+  }
+}
+
+}  // namespace
+}  // namespace mnist

@@ -74,8 +74,10 @@ void save_checkpoint(const std::string& path, const Network<float>& network,
   write_file_atomic(path, safetensors_bytes(meta, tensors));
 }
 
-SavedModel load_model(const std::string& path) {
-  auto shared = std::make_shared<const SafeTensorsFile>(SafeTensorsFile::read(path));
+SavedModel load_model(const std::string& path) { return parse_model(read_file(path), path); }
+
+SavedModel parse_model(std::string bytes, const std::string& path) {
+  auto shared = std::make_shared<const SafeTensorsFile>(std::move(bytes), path);
   const SafeTensorsFile& file = *shared;
   const auto& meta = file.metadata();
   if (meta.count("format") && meta.at("format") != kFormat) {

@@ -41,6 +41,8 @@ void save_checkpoint(const std::string& path, const Network<float>& network,
 // Loads the weights. Refuses files whose tensors do not match the model:
 // missing, extra, wrongly shaped, not finite.
 SavedModel load_model(const std::string& path);
+// The same from the file's bytes; what names it in errors.
+SavedModel parse_model(std::string bytes, const std::string& what);
 
 // Fills an optimizer (built from the same configuration) with the saved
 // buffers and step count. Error if the file holds another optimizer's state.

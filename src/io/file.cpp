@@ -143,7 +143,9 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   const fs::path target(path);
   if (target.filename().empty()) throw Error(path + ": not a file name");
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmp = (folder / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
+  // ".NAME.tmp." (built with append: GCC 12 warns falsely on "." + string).
+  const std::string temp_prefix = std::string(".").append(target.filename().string()).append(".tmp.");
+  std::string tmp = (folder / (temp_prefix + "XXXXXX")).string();
   const int fd = ::mkstemp(tmp.data());
   if (fd < 0) fail_errno(path, "cannot write: ");
   auto fail = [&](const std::string& doing) {
@@ -179,6 +181,12 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   if (dir >= 0) {
     ::fsync(dir);
     ::close(dir);
+  }
+  // Temporary files of earlier writers of this path that were killed
+  // (SIGKILL, power cut) before they could rename or clean up.
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    if (entry.path().filename().string().rfind(temp_prefix, 0) == 0) fs::remove(entry.path(), ec);
   }
 }
 

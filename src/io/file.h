@@ -22,7 +22,9 @@ std::string gzip_compress(std::string_view bytes, int level = 6);
 
 // Writes bytes to path atomically: a temporary file in the same folder,
 // flushed to disk, then renamed over path. On any failure the temporary file
-// is removed, path is untouched, and Error names path and the reason.
+// is removed, path is untouched, and Error names path and the reason. A
+// process killed at any moment leaves path as it was (and at most a
+// temporary file, which the next successful write of path removes).
 void write_file_atomic(const std::string& path, std::string_view bytes);
 
 // Checks, before long work, that path could be written: its folder exists

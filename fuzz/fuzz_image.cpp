@@ -1,0 +1,10 @@
+// libFuzzer entry for mnist::fuzz::image (see targets.h).
+#include <cstddef>
+#include <cstdint>
+
+#include "targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  mnist::fuzz::image({reinterpret_cast<const char*>(data), size});
+  return 0;
+}
