@@ -70,6 +70,51 @@ std::string read_file(const std::string& path) {
   return bytes;
 }
 
+namespace {
+
+// An open file descriptor that closes itself.
+struct Fd {
+  int fd;
+  explicit Fd(const std::string& path) : fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    if (fd < 0) fail_errno(path, "cannot open: ");
+  }
+  ~Fd() { ::close(fd); }
+};
+
+// Reads up to n bytes at offset; returns how many were read.
+size_t pread_all(int fd, const std::string& path, uint64_t offset, char* dst, size_t n) {
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t got = ::pread(fd, dst + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) fail_errno(path, "read failed: ");
+    if (got == 0) break;
+    done += static_cast<size_t>(got);
+  }
+  return done;
+}
+
+}  // namespace
+
+std::string read_file_head(const std::string& path, size_t n) {
+  if (is_directory(path)) throw Error(path + ": is a folder, expected a file");
+  Fd f(path);
+  std::string out(n, '\0');
+  out.resize(pread_all(f.fd, path, 0, out.data(), n));
+  return out;
+}
+
+uint64_t file_size(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail_errno(path, "cannot stat: ");
+  return static_cast<uint64_t>(st.st_size);
+}
+
+void read_file_range(const std::string& path, uint64_t offset, void* dst, size_t n) {
+  Fd f(path);
+  if (pread_all(f.fd, path, offset, static_cast<char*>(dst), n) != n) throw Error(path + ": file changed while reading");
+}
+
 std::string gunzip_if_compressed(std::string bytes, const std::string& what, size_t max_bytes) {
   if (bytes.size() < 2 || static_cast<unsigned char>(bytes[0]) != 0x1f ||
       static_cast<unsigned char>(bytes[1]) != 0x8b) {

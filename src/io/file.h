@@ -8,6 +8,12 @@ namespace mnist {
 // Reads a file into memory; throws Error("PATH: reason").
 std::string read_file(const std::string& path);
 
+// The first n bytes of a file (fewer if it is shorter), its size, and
+// exactly n bytes from offset into dst. Error("PATH: reason") on failure.
+std::string read_file_head(const std::string& path, size_t n);
+uint64_t file_size(const std::string& path);
+void read_file_range(const std::string& path, uint64_t offset, void* dst, size_t n);
+
 // If bytes start with the gzip magic, inflates them (all members);
 // otherwise returns them unchanged. what names the source in errors.
 // Output larger than max_bytes is refused rather than exhausting memory.

@@ -108,8 +108,10 @@ Workspace<T>::Workspace(const Network<T>& net, int max_batch, bool for_training)
       scratch = std::max(scratch, conv2d_scratch_size(layer.conv, max_batch));
     }
   }
-  grad_a_.resize(largest * max_batch);
-  grad_b_.resize(largest * max_batch);
+  if (for_training) {  // inference needs no activation gradients
+    grad_a_.resize(largest * max_batch);
+    grad_b_.resize(largest * max_batch);
+  }
   scratch_.resize(scratch);
 }
 
