@@ -12,6 +12,7 @@
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 #include "train/trainer.h"
+#include "course_trainer.h"
 
 namespace mnist {
 namespace {
@@ -122,18 +123,10 @@ void BM_TrainStep(benchmark::State& state) {
   std::mt19937 rng(4);
   for (int i = 0; i < 100 * 784; ++i) data.train.pixels.push_back(static_cast<uint8_t>(rng()));
   for (int i = 0; i < 100; ++i) data.train.labels.push_back(static_cast<uint8_t>(i % 10));
-  TrainConfig config;
-  config.optimizer.name = "adam";
-  config = config.resolved();
-  Network<float> net = make_network<float>("cnn", {1, 28, 28}, 10);
-  net.init(0);
-  auto opt = make_optimizer(config.optimizer, net.tensors());
-  Schedule schedule(config.schedule, 0.001, 1, 1);
-  ThreadPool pool(static_cast<int>(state.range(0)));
-  Trainer trainer(net, *opt, schedule, data, config, pool);
+  bench::CourseTrainer course(data, static_cast<int>(state.range(0)));
   std::vector<uint32_t> indices(100);
   for (uint32_t i = 0; i < 100; ++i) indices[i] = i;
-  for (auto _ : state) benchmark::DoNotOptimize(trainer.step(indices, 1e-6));
+  for (auto _ : state) benchmark::DoNotOptimize(course.trainer.step(indices, 1e-6));
   state.SetItemsProcessed(state.iterations() * 100);
 }
 BENCHMARK(BM_TrainStep)->Arg(1)->Arg(2)->UseRealTime();

@@ -16,6 +16,7 @@
 #include "optim/schedule.h"
 #include "train/evaluate.h"
 #include "train/trainer.h"
+#include "course_trainer.h"
 
 using namespace mnist;
 using Clock = std::chrono::steady_clock;
@@ -37,15 +38,10 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  TrainConfig config;
-  config.optimizer.name = "adam";
-  config = config.resolved();
-  Network<float> net = make_network<float>("cnn", {1, 28, 28}, 10);
-  net.init(0);
-  auto opt = make_optimizer(config.optimizer, net.tensors());
-  Schedule schedule(config.schedule, 0.001, 600, 3000);
-  ThreadPool pool(threads);
-  Trainer trainer(net, *opt, schedule, data, config, pool);
+  bench::CourseTrainer course(data, threads);
+  Trainer& trainer = course.trainer;
+  Network<float>& net = course.network;
+  ThreadPool& pool = course.pool;
   const auto order = epoch_order(data.train.count, 0, 0, true);
   auto batch = [&](int b) { return std::span(order).subspan(static_cast<size_t>(b % 600) * 100, 100); };
   for (int b = 0; b < 20; ++b) trainer.step(batch(b), 0.001);
