@@ -17,11 +17,15 @@ namespace {
 using simdjson::ondemand::array;
 namespace od = simdjson::ondemand;
 
+// The value, or Error("WHAT: WHERE[: DETAIL]: reason"). The message is only
+// built on failure: this runs once for every pixel.
 template <class V>
-V check(simdjson::simdjson_result<V> result, const std::string& what, const std::string& where) {
+V check(simdjson::simdjson_result<V> result, const std::string& what, const std::string& where,
+        const char* detail = nullptr) {
   V value;
   if (auto err = std::move(result).get(value); err) {
-    throw Error(fmt::format("{}: {}: {}", what, where, simdjson::error_message(err)));
+    throw Error(detail ? fmt::format("{}: {}: {}: {}", what, where, detail, simdjson::error_message(err))
+                       : fmt::format("{}: {}: {}", what, where, simdjson::error_message(err)));
   }
   return value;
 }
@@ -29,20 +33,22 @@ V check(simdjson::simdjson_result<V> result, const std::string& what, const std:
 // One split, [images, labels]: appends into set.
 void parse_split(od::value split_value, const std::string& what, const char* name, ImageSet& set) {
   const std::string where = fmt::format("split '{}'", name);
-  auto split = check(split_value.get_array(), what, where + " is not a list [images, labels]");
+  auto split = check(split_value.get_array(), what, where, "is not a list [images, labels]");
   int part = 0;
   size_t labels_seen = 0;
   for (auto element : split) {
     auto value = check(std::move(element), what, where);
     if (part == 0) {
-      auto images = check(value.get_array(), what, where + ": images are not a list");
+      auto images = check(value.get_array(), what, where, "images are not a list");
+      // Count first so the pixels are allocated once, not grown by doubling.
+      const size_t count = check(images.count_elements(), what, where, "images are not a list");
       for (auto image_element : images) {
         auto image = check(check(std::move(image_element), what, where).get_array(), what,
-                           where + ": an image is not a list of numbers");
+                           where, "an image is not a list of numbers");
         size_t length = 0;
         for (auto px : image) {
           const double v = check(check(std::move(px), what, where).get_double(), what,
-                                 where + ": a pixel is not a number");
+                                 where, "a pixel is not a number");
           if (!std::isfinite(v)) throw Error(fmt::format("{}: {}: a pixel is not finite", what, where));
           set.values.push_back(static_cast<float>(v));
           ++length;
@@ -54,6 +60,7 @@ void parse_split(od::value split_value, const std::string& what, const char* nam
                                     what, where, length));
           }
           set.rows = set.cols = side;
+          set.values.reserve(count * length);
         } else if (length != set.image_size()) {
           throw Error(fmt::format("{}: {}: image {} has {} pixels, expected {}", what, where,
                                   set.count, length, set.image_size()));
@@ -61,10 +68,10 @@ void parse_split(od::value split_value, const std::string& what, const char* nam
         ++set.count;
       }
     } else if (part == 1) {
-      auto labels = check(value.get_array(), what, where + ": labels are not a list");
+      auto labels = check(value.get_array(), what, where, "labels are not a list");
       for (auto label_element : labels) {
         const int64_t label = check(check(std::move(label_element), what, where).get_int64(), what,
-                                    where + ": a label is not an integer");
+                                    where, "a label is not an integer");
         if (label < 0 || label >= kNumClasses) {
           throw Error(fmt::format("{}: {}: label {} at index {} is out of range 0..{}", what, where,
                                   label, labels_seen, kNumClasses - 1));
@@ -87,9 +94,22 @@ void parse_split(od::value split_value, const std::string& what, const char* nam
 }  // namespace
 
 DataSplits parse_course_json(std::string_view json, const std::string& what) {
-  simdjson::padded_string padded(json);
+  return parse_course_json(json, json.size(), what);
+}
+
+DataSplits parse_course_json(std::string_view json, size_t capacity, const std::string& what) {
+  // simdjson reads up to SIMDJSON_PADDING bytes past the end: parse in place
+  // when the buffer has that much to spare, else from a padded copy.
+  simdjson::padded_string copy;
+  simdjson::padded_string_view view;
+  if (capacity >= json.size() + simdjson::SIMDJSON_PADDING) {
+    view = simdjson::padded_string_view(json.data(), json.size(), capacity);
+  } else {
+    copy = simdjson::padded_string(json);
+    view = copy;
+  }
   od::parser parser;
-  auto doc = check(parser.iterate(padded), what, "invalid JSON");
+  auto doc = check(parser.iterate(view), what, "invalid JSON");
   auto root = check(doc.get_array(), what, "expected a list [train, valid, eval]");
   DataSplits splits;
   static constexpr std::array<const char*, 3> kNames = {"train", "valid", "eval"};
@@ -120,7 +140,8 @@ DataSplits parse_course_json(std::string_view json, const std::string& what) {
 }
 
 DataSplits read_course_json(const std::string& path) {
-  return parse_course_json(read_maybe_gzip(path), path);
+  const std::string text = read_maybe_gzip(path);
+  return parse_course_json(text, text.capacity(), path);
 }
 
 std::string course_json_text(const ImageSet& train, const ImageSet& valid, const ImageSet& eval,

@@ -12,6 +12,9 @@ namespace mnist {
 
 // Parses the (inflated) JSON text. what names the source in errors.
 DataSplits parse_course_json(std::string_view json, const std::string& what);
+// The same, parsing in place when capacity (of the buffer holding json)
+// leaves room for the parser's padding.
+DataSplits parse_course_json(std::string_view json, size_t capacity, const std::string& what);
 DataSplits read_course_json(const std::string& path);
 
 // The JSON text for splits, images written as pixel * scaling.scale + offset.

@@ -122,8 +122,19 @@ std::string gunzip_if_compressed(std::string bytes, const std::string& what, siz
   }
   z_stream zs{};
   if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw Error(what + ": cannot start zlib");
+  // The trailer of the (last) member holds the inflated size modulo 2^32: a
+  // good first guess that saves growing the buffer step by step.
+  size_t guess = bytes.size() * 4;
+  if (bytes.size() >= 18) {
+    uint32_t isize = 0;
+    for (int i = 0; i < 4; ++i) isize |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[bytes.size() - 4 + i])) << (8 * i);
+    if (isize >= bytes.size() / 2) guess = isize;
+  }
   std::string out;
-  out.resize(std::max<size_t>(bytes.size() * 4, 1 << 16));
+  // Spare capacity past the end lets a JSON parser read in place (simdjson
+  // needs 64 bytes of padding).
+  out.reserve(std::min(max_bytes, std::max<size_t>(guess, 1 << 16)) + kReadPadding);
+  out.resize(std::min(max_bytes, std::max<size_t>(guess, 1 << 16)));
   zs.next_in = reinterpret_cast<Bytef*>(bytes.data());
   zs.avail_in = static_cast<uInt>(bytes.size());
   size_t produced = 0;
@@ -134,7 +145,9 @@ std::string gunzip_if_compressed(std::string bytes, const std::string& what, siz
         throw Error(what + ": gzip content is larger than " + std::to_string(max_bytes >> 20) +
                     " MiB");
       }
-      out.resize(std::min(max_bytes, out.size() * 2));
+      const size_t grown = std::min(max_bytes, out.size() * 2);
+      out.reserve(grown + kReadPadding);
+      out.resize(grown);
     }
     zs.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
     zs.avail_out = static_cast<uInt>(std::min<size_t>(out.size() - produced, 1u << 30));

@@ -14,6 +14,9 @@ std::string read_file_head(const std::string& path, size_t n);
 uint64_t file_size(const std::string& path);
 void read_file_range(const std::string& path, uint64_t offset, void* dst, size_t n);
 
+// Inflated text comes with at least this much spare capacity past its end.
+constexpr size_t kReadPadding = 64;
+
 // If bytes start with the gzip magic, inflates them (all members);
 // otherwise returns them unchanged. what names the source in errors.
 // Output larger than max_bytes is refused rather than exhausting memory.
