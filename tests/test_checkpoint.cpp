@@ -171,3 +171,40 @@ TEST(PyTorchCompatibility, LoadsTorchStateDictsAndReproducesTheirLogits) {
 
 }  // namespace
 }  // namespace mnist
+
+namespace mnist {
+namespace {
+
+// Metadata must not make the loader allocate what the file cannot hold.
+TEST(Checkpoint, RefusesMetadataThatWouldNeedHugeMemory) {
+  const std::string bytes = safetensors_bytes({{"model", "linear"}, {"input_shape", "[4096, 4096, 4096]"}}, {});
+  try {
+    parse_model(bytes, "tiny.safetensors");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tiny.safetensors: a linear model for 4096x4096x4096 inputs"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(SafeTensors, RefusesShapesWhoseSizeOverflows) {
+  const std::string header = R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})";
+  std::string bytes;
+  const uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  EXPECT_THROW(SafeTensorsFile(bytes + header, "o.safetensors"), Error);
+  const std::string deep = R"({"a":{"dtype":)" + std::string(100000, '[') + std::string(100000, ']') +
+                           R"(,"shape":[1],"data_offsets":[0,4]}})";
+  std::string deep_bytes;
+  const uint64_t m = deep.size();
+  for (int i = 0; i < 8; ++i) deep_bytes.push_back(static_cast<char>((m >> (8 * i)) & 0xff));
+  try {
+    SafeTensorsFile(deep_bytes + deep + "xxxx", "deep.safetensors");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("dtype of JSON type array"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace mnist

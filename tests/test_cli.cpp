@@ -483,3 +483,22 @@ TEST(DiskFull, WriteFailuresLeaveNothingBehind) {
 
 }  // namespace
 }  // namespace mnist
+
+namespace mnist {
+namespace {
+
+TEST(Cli, AbsurdValuesAndStopPointsAreRefused) {
+  expect_usage_error("train --batch-size 2147483647", "--batch-size");
+  expect_usage_error("train --schedule onecycle --pct-start 0.01 --epochs 1 --batch-size 400", "--pct-start");
+  TempDir dir;
+  write_data(dir);
+  ASSERT_EQ(run("train --model linear --epochs 2 --save c.safetensors --steps 3", dir).code, 0);
+  const Result early = run("train --resume c.safetensors --steps 2", dir);
+  EXPECT_EQ(early.code, 2) << early.err;
+  EXPECT_NE(early.err.find("--steps: the run is already at step 3"), std::string::npos) << early.err;
+  // A batch larger than the data set is one batch of all of it.
+  EXPECT_EQ(run("train --model linear --epochs 1 --batch-size 100000 --save big.safetensors", dir).code, 0);
+}
+
+}  // namespace
+}  // namespace mnist

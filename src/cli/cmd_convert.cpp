@@ -33,6 +33,10 @@ int run_convert(const ConvertArgs& args) {
   valid.pixels.assign(data.train.pixels.begin() + at, data.train.pixels.end());
   valid.labels.assign(data.train.labels.begin() + train_count, data.train.labels.end());
   const std::string text = course_json_text(train, valid, data.test, data.scaling);
+  if (text.size() >= (size_t{1} << 32) - 1) {
+    throw Error(fmt::format("{}: the JSON text would be {} MiB, more than the 4 GiB the loader accepts", args.out,
+                            text.size() >> 20));
+  }
   write_file_atomic(args.out, gzip_compress(text));
   fmt::print("wrote {} (train {}, valid {}, eval {} images)\n", args.out, train.count, valid.count,
              data.test.count);

@@ -92,8 +92,15 @@ int run_train(TrainArgs& args) {
 
   if (file_exists(config.data)) fmt::print("loading mnist dataset from {} ......\n", config.data);
   const DataSplits data = load_data(config.data);
-  Network<float> network = resumed ? std::move(resumed->network)
-                                   : make_network<float>(config.model, {1, data.train.rows, data.train.cols}, kNumClasses);
+  auto fresh_network = [&] {
+    try {
+      return make_network<float>(config.model, {1, data.train.rows, data.train.cols}, kNumClasses);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}x{} images do not fit the {} model ({})", config.data, data.train.rows,
+                              data.train.cols, config.model, e.what()));
+    }
+  };
+  Network<float> network = resumed ? std::move(resumed->network) : fresh_network();
   if (!resumed && !config.init.empty()) {
     SavedModel init = load_model(config.init);
     if (init.network.model() != config.model) {
@@ -108,6 +115,15 @@ int run_train(TrainArgs& args) {
   auto optimizer = make_optimizer(config.optimizer, network.tensors());
   if (resumed) restore_optimizer(*resumed, *optimizer);
   const int batches = batches_per_epoch(data.train.count, config.batch_size);
+  if (resumed && (state.epoch > config.epochs || state.batch > batches ||
+                  state.step > static_cast<int64_t>(config.epochs) * batches)) {
+    throw Error(fmt::format("{}: the saved position (epoch {}, batch {}, step {}) does not fit the run ({} epochs of {} "
+                            "batches)", args.resume, state.epoch, state.batch, state.step, config.epochs, batches));
+  }
+  // 8. A stop point at or before the current step would still train one step.
+  if (args.stop_after > 0 && args.stop_after <= state.step) {
+    throw UsageError(fmt::format("--steps: the run is already at step {}; give a later stop point", state.step));
+  }
   Schedule schedule(config.schedule, *config.optimizer.lr, batches, static_cast<int64_t>(config.epochs) * batches);
   if (resumed) schedule.set_plateau(plateau);
   ThreadPool pool(resolve_threads(args.threads));

@@ -102,13 +102,25 @@ SavedModel parse_model(std::string bytes, const std::string& path) {
   if (classes_f != kNumClasses) {
     throw Error(fmt::format("{}: model has {} classes, this program handles {}", path, classes_f, kNumClasses));
   }
-  Network<float> network = [&] {
+  // Work out the size first: metadata must not make us allocate what the
+  // file cannot hold.
+  auto build = [&](bool allocate) {
     try {
-      return make_network<float>(model, input, kNumClasses);
+      return make_network<float>(model, input, kNumClasses, allocate);
     } catch (const UsageError&) {
       throw Error(fmt::format("{}: unknown model '{}' in the metadata", path, model));
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: metadata 'input_shape' does not fit model {} ({})", path, model, e.what()));
     }
-  }();
+  };
+  // Small models go on to the precise per-tensor checks below.
+  const size_t needed = build(false).num_params();
+  if (needed * sizeof(float) > file.data_size() && needed * sizeof(float) > (size_t{64} << 20)) {
+    throw Error(fmt::format("{}: a {} model for {}x{}x{} inputs has {} parameters, but the file holds only {} bytes "
+                            "of tensors", path, model, input.channels, input.height, input.width, needed,
+                            file.data_size()));
+  }
+  Network<float> network = build(true);
   for (const auto& t : network.tensors()) {
     if (!file.contains(t.name)) throw Error(fmt::format("{}: missing tensor '{}' for model {}", path, t.name, model));
     file.copy_to(t.name, t.shape, network.view(t));

@@ -128,7 +128,9 @@ std::string gunzip_if_compressed(std::string bytes, const std::string& what, siz
   if (bytes.size() >= 18) {
     uint32_t isize = 0;
     for (int i = 0; i < 4; ++i) isize |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[bytes.size() - 4 + i])) << (8 * i);
-    if (isize >= bytes.size() / 2) guess = isize;
+    // Deflate inflates at most about 1032:1; a damaged trailer must not
+    // make us allocate gigabytes.
+    if (isize >= bytes.size() / 2) guess = std::min<size_t>(isize, bytes.size() * 1032);
   }
   std::string out;
   // Spare capacity past the end lets a JSON parser read in place (simdjson
@@ -179,6 +181,7 @@ std::string read_maybe_gzip(const std::string& path) {
 }
 
 std::string gzip_compress(std::string_view bytes, int level) {
+  if (bytes.size() >= (size_t{1} << 32) - 1) throw Error("gzip: input of 4 GiB or more is not supported");
   z_stream zs{};
   if (deflateInit2(&zs, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
     throw Error("cannot start zlib");

@@ -77,7 +77,10 @@ SafeTensorsFile::SafeTensorsFile(std::string bytes, std::string what)
       fail(fmt::format("tensor '{}' lacks dtype, shape or data_offsets", name));
     }
     if (value["dtype"] != "F32") {
-      fail(fmt::format("tensor '{}' has dtype {}, only F32 is supported", name, value["dtype"].dump()));
+      const auto& dtype = value["dtype"];
+      const std::string shown = dtype.is_string() ? "\"" + dtype.get<std::string>().substr(0, 16) + "\""
+                                                  : std::string("of JSON type ") + dtype.type_name();
+      fail(fmt::format("tensor '{}' has dtype {}, only F32 is supported", name, shown));
     }
     const auto& shape = value["shape"];
     const auto& offsets = value["data_offsets"];
@@ -89,8 +92,11 @@ SafeTensorsFile::SafeTensorsFile(std::string bytes, std::string what)
         fail(fmt::format("tensor '{}' has an invalid shape", name));
       }
       entry.shape.push_back(d.get<int64_t>());
+      constexpr uint64_t kMaxElements = uint64_t{1} << 40;
+      if (d.get<uint64_t>() != 0 && count > kMaxElements / d.get<uint64_t>()) {
+        fail(fmt::format("tensor '{}' has an absurd shape", name));
+      }
       count *= d.get<uint64_t>();
-      if (count > (uint64_t{1} << 40)) fail(fmt::format("tensor '{}' has an absurd shape", name));
     }
     if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
         !offsets[1].is_number_unsigned()) {

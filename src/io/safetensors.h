@@ -38,6 +38,7 @@ class SafeTensorsFile {
   void copy_to(const std::string& name, const std::vector<int64_t>& expected_shape,
                std::span<float> out) const;
   const std::string& what() const { return what_; }
+  size_t data_size() const { return bytes_.size() - data_start_; }
 
  private:
   struct Entry {

@@ -37,11 +37,11 @@ std::vector<LayerSpec> specs_for(const std::string& model, int classes) {
 }  // namespace
 
 template <class T>
-Network<T> make_network(const std::string& model, Shape input, int classes) {
-  return Network<T>(model, specs_for(model, classes), input, classes);
+Network<T> make_network(const std::string& model, Shape input, int classes, bool allocate) {
+  return Network<T>(model, specs_for(model, classes), input, classes, allocate);
 }
 
-template Network<float> make_network<float>(const std::string&, Shape, int);
-template Network<double> make_network<double>(const std::string&, Shape, int);
+template Network<float> make_network<float>(const std::string&, Shape, int, bool);
+template Network<double> make_network<double>(const std::string&, Shape, int, bool);
 
 }  // namespace mnist

@@ -12,6 +12,6 @@ const std::vector<std::string>& model_names();
 
 // Throws UsageError for an unknown name, Error when the input is too small.
 template <class T>
-Network<T> make_network(const std::string& model, Shape input, int classes);
+Network<T> make_network(const std::string& model, Shape input, int classes, bool allocate = true);
 
 }  // namespace mnist

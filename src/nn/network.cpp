@@ -10,7 +10,7 @@ namespace mnist {
 
 template <class T>
 Network<T>::Network(std::string model, const std::vector<LayerSpec>& specs, Shape input,
-                    int classes)
+                    int classes, bool allocate)
     : model_(std::move(model)), input_(input), classes_(classes) {
   Shape shape = input;
   size_t offset = 0;
@@ -62,7 +62,8 @@ Network<T>::Network(std::string model, const std::vector<LayerSpec>& specs, Shap
     throw Error(model_ + ": the last layer has " + std::to_string(shape.size()) +
                 " outputs, expected " + std::to_string(classes));
   }
-  params_.assign(offset, T(0));
+  num_params_ = offset;
+  if (allocate) params_.assign(offset, T(0));
 }
 
 template <class T>

@@ -57,7 +57,9 @@ struct Layer {
 template <class T>
 class Network {
  public:
-  Network(std::string model, const std::vector<LayerSpec>& specs, Shape input, int classes);
+  // With allocate false, only the shapes and offsets are worked out (to
+  // check a size before committing memory to it); params() is then empty.
+  Network(std::string model, const std::vector<LayerSpec>& specs, Shape input, int classes, bool allocate = true);
 
   const std::string& model() const { return model_; }
   Shape input_shape() const { return input_; }
@@ -66,7 +68,7 @@ class Network {
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   const ParamTensor* find(const std::string& name) const;
 
-  size_t num_params() const { return params_.size(); }
+  size_t num_params() const { return num_params_; }
   std::span<T> params() { return params_; }
   std::span<const T> params() const { return params_; }
   std::span<T> view(const ParamTensor& t) { return {params_.data() + t.offset, t.size}; }
@@ -81,6 +83,7 @@ class Network {
   int classes_;
   std::vector<Layer> layers_;
   std::vector<ParamTensor> tensors_;
+  size_t num_params_ = 0;
   std::vector<T> params_;
 };
 

@@ -81,6 +81,10 @@ Schedule::Schedule(const ScheduleConfig& config, double base_lr, int64_t steps_p
       steps_per_epoch_(std::max<int64_t>(1, steps_per_epoch)),
       total_steps_(std::max<int64_t>(1, total_steps)) {
   plateau_.lr = base_lr;
+  if (config_.name == "onecycle" && *config_.pct_start * static_cast<double>(total_steps_) - 1 <= 0) {
+    throw UsageError(fmt::format("--pct-start: {} of a {}-step run leaves the rise no steps; raise it or train longer",
+                                 *config_.pct_start, total_steps_));
+  }
 }
 
 double Schedule::base(int64_t t) const {

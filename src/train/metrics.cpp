@@ -19,11 +19,13 @@ MetricsLog::MetricsLog(const std::string& path, const TrainState& resume_from) :
     std::istringstream lines(read_file(path));
     for (std::string line; std::getline(lines, line);) {
       const json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (!record.is_object()) continue;  // a line cut short by a crash
-      const bool keep = record.value("event", "") == "step"
-                            ? record.value("step", resume_from.step) < resume_from.step
-                            : record.value("epoch", resume_from.epoch) < resume_from.epoch;
-      if (keep) kept += line + "\n";
+      // Skip lines cut short by a crash, or not ours.
+      if (!record.is_object() || !record.contains("event") || !record["event"].is_string()) continue;
+      const bool step = record["event"] == "step";
+      const char* key = step ? "step" : "epoch";
+      if (!record.contains(key) || !record[key].is_number_integer()) continue;
+      const int64_t at = record[key].get<int64_t>();
+      if (at < (step ? resume_from.step : resume_from.epoch)) kept += line + "\n";
     }
   }
   write_file_atomic(path, kept);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "util/error.h"
 
 namespace mnist {
@@ -44,11 +46,19 @@ ResumePoint read_resume_point(const SavedModel& saved) {
     try {
       size_t used = 0;
       const double v = std::stod(text, &used);
-      if (used != text.size()) throw std::invalid_argument(key);
+      if (used != text.size() || std::isnan(v)) throw std::invalid_argument(key);
       return v;
     } catch (const std::exception&) {
       throw Error(fmt::format("{}: metadata '{}' is not a number: '{}'", saved.path, key, text));
     }
+  };
+  // A count: a whole number in [0, 2^31).
+  auto count = [&](const std::string& key) {
+    const double v = number(key);
+    if (!(v >= 0 && v < 2147483648.0) || v != std::floor(v)) {
+      throw Error(fmt::format("{}: metadata '{}' is not a valid count: '{}'", saved.path, key, field(key)));
+    }
+    return static_cast<int64_t>(v);
   };
   ResumePoint r;
   try {
@@ -56,17 +66,17 @@ ResumePoint read_resume_point(const SavedModel& saved) {
   } catch (const Error& e) {
     throw Error(saved.path + ": " + e.what());
   }
-  r.state.epoch = static_cast<int>(number("train.epoch"));
-  r.state.batch = static_cast<int>(number("train.batch"));
-  r.state.step = static_cast<int64_t>(number("train.step"));
+  r.state.epoch = static_cast<int>(count("train.epoch"));
+  r.state.batch = static_cast<int>(count("train.batch"));
+  r.state.step = count("train.step");
   r.state.epoch_loss_sum = number("train.epoch_loss_sum");
   r.state.seconds = number("train.seconds");
   r.plateau.lr = number("schedule.lr");
   r.plateau.best = number("schedule.best");
-  r.plateau.bad_epochs = static_cast<int>(number("schedule.bad_epochs"));
+  r.plateau.bad_epochs = static_cast<int>(count("schedule.bad_epochs"));
   r.plateau.seen = field("schedule.seen") == "1";
-  if (r.state.epoch < 0 || r.state.batch < 0 || r.state.step < 0) {
-    throw Error(saved.path + ": the saved training position is invalid");
+  if (!std::isfinite(r.state.epoch_loss_sum) || !std::isfinite(r.state.seconds) || !std::isfinite(r.plateau.lr)) {
+    throw Error(saved.path + ": the saved training state is not finite");
   }
   return r;
 }

@@ -33,7 +33,9 @@ TrainConfig TrainConfig::resolved() const {
   c.optimizer = optimizer.resolved();
   c.schedule = schedule.resolved(*c.optimizer.lr);
   if (epochs < 1) throw UsageError(fmt::format("--epochs: must be at least 1, got {}", epochs));
-  if (batch_size < 1) throw UsageError(fmt::format("--batch-size: must be at least 1, got {}", batch_size));
+  if (batch_size < 1 || batch_size > (1 << 20)) {
+    throw UsageError(fmt::format("--batch-size: must be between 1 and 1048576, got {}", batch_size));
+  }
   if (log_every < 1) throw UsageError(fmt::format("--log-every: must be at least 1, got {}", log_every));
   if (checkpoint_every < 0) {
     throw UsageError(fmt::format("--checkpoint-every: must be >= 0, got {}", checkpoint_every));
@@ -139,7 +141,8 @@ int resolve_threads(int requested) {
 Trainer::Trainer(Network<float>& network, Optimizer& optimizer, Schedule& schedule, const DataSplits& data,
                  const TrainConfig& config, ThreadPool& pool)
     : network_(network), optimizer_(optimizer), schedule_(schedule), data_(data), config_(config), pool_(pool) {
-  const int batch = config.batch_size;
+  // No batch is larger than the data set, whatever --batch-size says.
+  const int batch = std::max(1, std::min(config.batch_size, data.train.count));
   const int chunk = (batch + kGradChunks - 1) / kGradChunks;
   for (int w = 0; w < pool.size(); ++w) workspaces_.emplace_back(network, chunk);
   chunk_grads_.assign(kGradChunks, std::vector<float>(network.num_params()));
