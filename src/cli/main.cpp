@@ -5,12 +5,10 @@
 #include <new>
 
 #include "cli/common.h"
-#include "kernels/blas.h"
 #include "util/error.h"
 
 int main(int argc, char** argv) {
-  using namespace mnist;
-  use_single_threaded_blas();
+  using namespace mnist;  // (BLAS is made single-threaded when the library loads: kernels/blas.cpp)
   CLI::App app{
       "Train and run handwritten-digit recognizers (MNIST, Fashion-MNIST, any IDX data), and see\n"
       "how optimization algorithms and learning rates shape training.\n\n"

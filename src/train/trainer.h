@@ -103,7 +103,6 @@ class Trainer {
 
   TrainState& state() { return state_; }
   int batches_per_epoch() const;
-  std::span<const float> gradient() const { return grad_; }
 
  private:
   Network<float>& network_;
