@@ -37,9 +37,10 @@ std::string quote(const std::string& s) {
   return q + "'";
 }
 
-Result run(const std::string& args, const TempDir& dir) {
-  const std::string cmd = "cd " + quote(dir.path().string()) + " && MNIST_DATA=data " + MNIST_BINARY + " " +
-                          args + " > stdout.txt 2> stderr.txt < /dev/null";
+// Runs the binary in dir; shell_prefix (e.g. "ulimit -f 2; ") runs first.
+Result run(const std::string& args, const TempDir& dir, const std::string& shell_prefix = "") {
+  const std::string cmd = shell_prefix + "cd " + quote(dir.path().string()) + " && MNIST_DATA=data " + MNIST_BINARY +
+                          " " + args + " > stdout.txt 2> stderr.txt < /dev/null";
   const int status = std::system(cmd.c_str());
   Result r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file(dir.file("stdout.txt")),
            read_file(dir.file("stderr.txt"))};
@@ -458,21 +459,11 @@ TEST(DiskFull, WriteFailuresLeaveNothingBehind) {
   TempDir dir;
   write_data(dir);
   const std::string limited = "trap '' XFSZ; ulimit -f 2; ";  // 2 KiB; a linear checkpoint is ~32 KiB
-  auto run_limited = [&](const std::string& args) {
-    const std::string cmd = "cd " + quote(dir.path().string()) + " && " + limited + "MNIST_DATA=data " +
-                            MNIST_BINARY + " " + args + " > stdout.txt 2> stderr.txt < /dev/null";
-    const int status = std::system(("sh -c " + quote(cmd)).c_str());
-    Result r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_file(dir.file("stdout.txt")),
-             read_file(dir.file("stderr.txt"))};
-    std::filesystem::remove(dir.file("stdout.txt"));
-    std::filesystem::remove(dir.file("stderr.txt"));
-    return r;
-  };
-  const Result train = run_limited("train --model linear --epochs 1 --save m.safetensors");
+  const Result train = run("train --model linear --epochs 1 --save m.safetensors", dir, limited);
   EXPECT_EQ(train.code, 1) << train.err;
   EXPECT_NE(train.err.find("m.safetensors: write failed: File too large"), std::string::npos) << train.err;
   EXPECT_EQ(std::count(train.err.begin(), train.err.end(), '\n'), 1) << train.err;
-  const Result convert = run_limited("convert --valid 100 --out c.json.gz");
+  const Result convert = run("convert --valid 100 --out c.json.gz", dir, limited);
   EXPECT_EQ(convert.code, 1) << convert.err;
   EXPECT_NE(convert.err.find("c.json.gz: write failed"), std::string::npos) << convert.err;
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {

@@ -23,12 +23,7 @@ struct EvalArgs {
 int run_eval(const EvalArgs& args) {
   SavedModel saved = load_model(args.model);
   const DataSplits data = load_data_for(args.data, saved.scaling);
-  const Shape want{1, data.test.rows, data.test.cols};
-  if (!(saved.network.input_shape() == want)) {
-    const Shape got = saved.network.input_shape();
-    throw mnist::Error(fmt::format("{}: the model takes {}x{} images, {} has {}x{}", args.model, got.height,
-                            got.width, args.data, want.height, want.width));
-  }
+  require_input_shape(saved.network, data.test, args.model, args.data);
   ThreadPool pool(resolve_threads(args.threads));
   const EvalResult r = evaluate(saved.network, data.test, data.scaling, pool);
   const int classes = saved.network.classes();

@@ -53,14 +53,6 @@ class ProgressBar {
   void clear() { fmt::print("\r\033[K"); }
 };
 
-void check_input_shape(const Network<float>& net, const ImageSet& train, const std::string& what) {
-  const Shape want{1, train.rows, train.cols};
-  if (!(net.input_shape() == want)) {
-    throw Error(fmt::format("{}: the model takes {}x{} images, the data has {}x{}", what,
-                            net.input_shape().height, net.input_shape().width, want.height, want.width));
-  }
-}
-
 int run_train(TrainArgs& args) {
   TrainConfig config;
   TrainState state;
@@ -110,7 +102,10 @@ int run_train(TrainArgs& args) {
   } else if (!resumed) {
     network.init(config.seed);
   }
-  check_input_shape(network, data.train, resumed ? args.resume : config.init.empty() ? config.data : config.init);
+  // A network built here fits the data; one from a file may not.
+  if (resumed || !config.init.empty()) {
+    require_input_shape(network, data.train, resumed ? args.resume : config.init, config.data);
+  }
 
   auto optimizer = make_optimizer(config.optimizer, network.tensors());
   if (resumed) restore_optimizer(*resumed, *optimizer);

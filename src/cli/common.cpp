@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 
 #include "util/error.h"
@@ -40,6 +42,15 @@ DataSplits load_data_for(const std::string& path, const InputScaling& model_scal
   }
   data.scaling = model_scaling;
   return data;
+}
+
+void require_input_shape(const Network<float>& network, const ImageSet& images, const std::string& model,
+                         const std::string& data) {
+  const Shape got = network.input_shape(), want{1, images.rows, images.cols};
+  if (!(got == want)) {
+    throw Error(fmt::format("{}: the model takes {}x{} images, {} has {}x{}", model, got.height, got.width, data,
+                            want.height, want.width));
+  }
 }
 
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "data/dataset.h"
+#include "nn/network.h"
 
 namespace mnist::cli {
 
@@ -31,6 +32,11 @@ CLI::Option* add_threads_option(CLI::App* cmd, int& threads);
 // Loads data and, for course-JSON floats, maps them onto the scaling the
 // model expects (a model trained on [0,1] inputs evaluated on [-1,1] data).
 DataSplits load_data_for(const std::string& path, const InputScaling& model_scaling);
+
+// Error unless the model takes the data's images: "MODEL: the model takes
+// HxW images, DATA has hxw".
+void require_input_shape(const Network<float>& network, const ImageSet& images, const std::string& model,
+                         const std::string& data);
 
 bool stdout_is_terminal();
 

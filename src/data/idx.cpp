@@ -89,7 +89,7 @@ ImageSet read_idx_images(const std::string& path) {
   // A raw file is read straight into the pixel buffer, so the images are
   // never in memory twice (47 MB for MNIST's training set).
   std::string head = read_file_head(path, 16);
-  if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x1f && static_cast<unsigned char>(head[1]) == 0x8b) {
+  if (is_gzip(head)) {
     return parse_idx_images(read_maybe_gzip(path), path);
   }
   const uint64_t size = file_size(path);

@@ -116,10 +116,7 @@ void read_file_range(const std::string& path, uint64_t offset, void* dst, size_t
 }
 
 std::string gunzip_if_compressed(std::string bytes, const std::string& what, size_t max_bytes) {
-  if (bytes.size() < 2 || static_cast<unsigned char>(bytes[0]) != 0x1f ||
-      static_cast<unsigned char>(bytes[1]) != 0x8b) {
-    return bytes;
-  }
+  if (!is_gzip(bytes)) return bytes;
   z_stream zs{};
   if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw Error(what + ": cannot start zlib");
   // The trailer of the (last) member holds the inflated size modulo 2^32: a

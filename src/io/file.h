@@ -17,6 +17,12 @@ void read_file_range(const std::string& path, uint64_t offset, void* dst, size_t
 // Inflated text comes with at least this much spare capacity past its end.
 constexpr size_t kReadPadding = 64;
 
+// Whether bytes start with the gzip magic (1f 8b).
+inline bool is_gzip(std::string_view bytes) {
+  return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
+         static_cast<unsigned char>(bytes[1]) == 0x8b;
+}
+
 // If bytes start with the gzip magic, inflates them (all members);
 // otherwise returns them unchanged. what names the source in errors.
 // Output larger than max_bytes is refused rather than exhausting memory.

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "util/error.h"
+#include "util/options.h"
 
 namespace mnist {
 
@@ -248,25 +249,6 @@ constexpr Defaults kDefaults[] = {{"sgd", 0.01},      {"momentum", 0.01}, {"adag
                                   {"rmsprop", 0.01},  {"adadelta", 1.0},  {"adam", 0.001},
                                   {"adamw", 0.001}};
 
-void require(bool ok, const std::string& message) {
-  if (!ok) throw UsageError(message);
-}
-
-// Sets an unset value to its default; refuses a set value the optimizer ignores.
-void settle(std::optional<double>& value, bool applies, double fallback, const char* flag,
-            const std::string& optimizer) {
-  if (!applies) {
-    require(!value.has_value(), fmt::format("{}: does not apply to --optimizer {}", flag, optimizer));
-    return;
-  }
-  if (!value) value = fallback;
-  require(std::isfinite(*value), fmt::format("{}: must be a finite number, got {}", flag, *value));
-}
-
-void check_flag(bool set, bool applies, const char* flag, const std::string& optimizer) {
-  require(!set || applies, fmt::format("{}: does not apply to --optimizer {}", flag, optimizer));
-}
-
 }  // namespace
 
 const std::vector<std::string>& optimizer_names() {
@@ -287,44 +269,45 @@ OptimizerConfig OptimizerConfig::resolved() const {
   require(d != nullptr, fmt::format("--optimizer: unknown optimizer '{}' (choose {})", c.name,
                                     fmt::join(optimizer_names(), ", ")));
   const std::string& n = c.name;
+  const std::string subject = "--optimizer " + n;
   const bool sgd = n == "sgd" || n == "momentum", adam = n == "adam" || n == "adamw";
-  settle(c.lr, true, d->lr, "--lr", n);
+  settle(c.lr, true, d->lr, "--lr", subject);
   require(*c.lr >= 0, fmt::format("--lr: learning rate must be >= 0, got {}", *c.lr));
-  settle(c.weight_decay, true, n == "adamw" ? 0.01 : 0.0, "--weight-decay", n);
+  settle(c.weight_decay, true, n == "adamw" ? 0.01 : 0.0, "--weight-decay", subject);
   require(*c.weight_decay >= 0, fmt::format("--weight-decay: must be >= 0, got {}", *c.weight_decay));
-  settle(c.momentum, sgd || n == "rmsprop", n == "momentum" ? 0.9 : 0.0, "--momentum", n);
+  settle(c.momentum, sgd || n == "rmsprop", n == "momentum" ? 0.9 : 0.0, "--momentum", subject);
   if (c.momentum) require(*c.momentum >= 0, fmt::format("--momentum: must be >= 0, got {}", *c.momentum));
   if (c.momentum && n == "momentum") {
     require(*c.momentum > 0, "--momentum: must be > 0 for --optimizer momentum (use sgd for none)");
   }
-  settle(c.dampening, sgd, 0.0, "--dampening", n);
+  settle(c.dampening, sgd, 0.0, "--dampening", subject);
   if (c.dampening) {
     require(*c.dampening >= 0 && *c.dampening <= 1, fmt::format("--dampening: must be in [0, 1], got {}", *c.dampening));
   }
-  check_flag(c.nesterov, sgd, "--nesterov", n);
+  check_flag(c.nesterov, sgd, "--nesterov", subject);
   if (c.nesterov) {
     require(*c.momentum > 0 && *c.dampening == 0, "--nesterov: needs --momentum > 0 and --dampening 0");
   }
-  settle(c.lr_decay, n == "adagrad", 0.0, "--lr-decay", n);
+  settle(c.lr_decay, n == "adagrad", 0.0, "--lr-decay", subject);
   if (c.lr_decay) require(*c.lr_decay >= 0, fmt::format("--lr-decay: must be >= 0, got {}", *c.lr_decay));
-  settle(c.initial_accumulator, n == "adagrad", 0.0, "--initial-accumulator", n);
+  settle(c.initial_accumulator, n == "adagrad", 0.0, "--initial-accumulator", subject);
   if (c.initial_accumulator) {
     require(*c.initial_accumulator >= 0,
             fmt::format("--initial-accumulator: must be >= 0, got {}", *c.initial_accumulator));
   }
-  settle(c.alpha, n == "rmsprop", 0.99, "--alpha", n);
+  settle(c.alpha, n == "rmsprop", 0.99, "--alpha", subject);
   if (c.alpha) require(*c.alpha >= 0 && *c.alpha < 1, fmt::format("--alpha: must be in [0, 1), got {}", *c.alpha));
-  check_flag(c.centered, n == "rmsprop", "--centered", n);
-  settle(c.rho, n == "adadelta", 0.9, "--rho", n);
+  check_flag(c.centered, n == "rmsprop", "--centered", subject);
+  settle(c.rho, n == "adadelta", 0.9, "--rho", subject);
   if (c.rho) require(*c.rho >= 0 && *c.rho <= 1, fmt::format("--rho: must be in [0, 1], got {}", *c.rho));
-  settle(c.beta1, adam, 0.9, "--beta1", n);
-  settle(c.beta2, adam, 0.999, "--beta2", n);
+  settle(c.beta1, adam, 0.9, "--beta1", subject);
+  settle(c.beta2, adam, 0.999, "--beta2", subject);
   if (adam) {
     require(*c.beta1 >= 0 && *c.beta1 < 1, fmt::format("--beta1: must be in [0, 1), got {}", *c.beta1));
     require(*c.beta2 >= 0 && *c.beta2 < 1, fmt::format("--beta2: must be in [0, 1), got {}", *c.beta2));
   }
-  check_flag(c.amsgrad, adam, "--amsgrad", n);
-  settle(c.eps, !sgd, n == "adagrad" ? 1e-10 : n == "adadelta" ? 1e-6 : 1e-8, "--eps", n);
+  check_flag(c.amsgrad, adam, "--amsgrad", subject);
+  settle(c.eps, !sgd, n == "adagrad" ? 1e-10 : n == "adadelta" ? 1e-6 : 1e-8, "--eps", subject);
   if (c.eps) require(*c.eps >= 0, fmt::format("--eps: must be >= 0, got {}", *c.eps));
   return c;
 }

@@ -8,26 +8,9 @@
 #include <numbers>
 
 #include "util/error.h"
+#include "util/options.h"
 
 namespace mnist {
-
-namespace {
-
-void require(bool ok, const std::string& message) {
-  if (!ok) throw UsageError(message);
-}
-
-template <class T>
-void settle(std::optional<T>& value, bool applies, T fallback, const char* flag, const std::string& schedule) {
-  if (!applies) {
-    require(!value.has_value(), fmt::format("{}: does not apply to --schedule {}", flag, schedule));
-    return;
-  }
-  if (!value) value = fallback;
-  require(std::isfinite(static_cast<double>(*value)), fmt::format("{}: must be a finite number", flag));
-}
-
-}  // namespace
 
 const std::vector<std::string>& schedule_names() {
   static const std::vector<std::string> names = {"constant", "step",  "multistep", "exponential",
@@ -38,14 +21,15 @@ const std::vector<std::string>& schedule_names() {
 ScheduleConfig ScheduleConfig::resolved(double base_lr) const {
   ScheduleConfig c = *this;
   const std::string& n = c.name;
+  const std::string subject = "--schedule " + n;
   require(std::find(schedule_names().begin(), schedule_names().end(), n) != schedule_names().end(),
           fmt::format("--schedule: unknown schedule '{}' (choose {})", n, fmt::join(schedule_names(), ", ")));
   const bool decays = n == "step" || n == "multistep" || n == "exponential" || n == "plateau";
-  settle(c.gamma, decays, n == "exponential" ? 0.9 : 0.1, "--gamma", n);
+  settle(c.gamma, decays, n == "exponential" ? 0.9 : 0.1, "--gamma", subject);
   if (c.gamma) require(*c.gamma > 0 && *c.gamma <= 1, fmt::format("--gamma: must be in (0, 1], got {}", *c.gamma));
-  settle(c.step_size, n == "step", 1, "--step-size", n);
+  settle(c.step_size, n == "step", 1, "--step-size", subject);
   if (c.step_size) require(*c.step_size >= 1, fmt::format("--step-size: must be at least 1 epoch, got {}", *c.step_size));
-  require(c.milestones.empty() || n == "multistep", fmt::format("--milestones: does not apply to --schedule {}", n));
+  require(c.milestones.empty() || n == "multistep", fmt::format("--milestones: does not apply to {}", subject));
   if (n == "multistep") {
     require(!c.milestones.empty(), "--milestones: --schedule multistep needs epochs, e.g. --milestones 2,4");
     for (size_t i = 0; i < c.milestones.size(); ++i) {
@@ -53,23 +37,23 @@ ScheduleConfig ScheduleConfig::resolved(double base_lr) const {
               fmt::format("--milestones: must be increasing epochs >= 1, got {}", fmt::join(c.milestones, ",")));
     }
   }
-  settle(c.min_lr, n == "cosine" || n == "plateau", 0.0, "--min-lr", n);
+  settle(c.min_lr, n == "cosine" || n == "plateau", 0.0, "--min-lr", subject);
   if (c.min_lr) require(*c.min_lr >= 0, fmt::format("--min-lr: must be >= 0, got {}", *c.min_lr));
-  settle(c.end_lr, n == "poly", base_lr / 10, "--end-lr", n);
+  settle(c.end_lr, n == "poly", base_lr / 10, "--end-lr", subject);
   if (c.end_lr) require(*c.end_lr >= 0, fmt::format("--end-lr: must be >= 0, got {}", *c.end_lr));
-  settle(c.power, n == "poly", 1.0, "--power", n);
+  settle(c.power, n == "poly", 1.0, "--power", subject);
   if (c.power) require(*c.power > 0, fmt::format("--power: must be > 0, got {}", *c.power));
-  settle(c.pct_start, n == "onecycle", 0.3, "--pct-start", n);
+  settle(c.pct_start, n == "onecycle", 0.3, "--pct-start", subject);
   if (c.pct_start) require(*c.pct_start > 0 && *c.pct_start < 1, fmt::format("--pct-start: must be in (0, 1), got {}", *c.pct_start));
-  settle(c.div_factor, n == "onecycle", 25.0, "--div-factor", n);
-  settle(c.final_div_factor, n == "onecycle", 1e4, "--final-div-factor", n);
+  settle(c.div_factor, n == "onecycle", 25.0, "--div-factor", subject);
+  settle(c.final_div_factor, n == "onecycle", 1e4, "--final-div-factor", subject);
   if (n == "onecycle") {
     require(*c.div_factor >= 1, fmt::format("--div-factor: must be >= 1, got {}", *c.div_factor));
     require(*c.final_div_factor >= 1, fmt::format("--final-div-factor: must be >= 1, got {}", *c.final_div_factor));
   }
-  settle(c.patience, n == "plateau", 10, "--patience", n);
+  settle(c.patience, n == "plateau", 10, "--patience", subject);
   if (c.patience) require(*c.patience >= 0, fmt::format("--patience: must be >= 0, got {}", *c.patience));
-  settle(c.threshold, n == "plateau", 1e-4, "--threshold", n);
+  settle(c.threshold, n == "plateau", 1e-4, "--threshold", subject);
   if (c.threshold) require(*c.threshold >= 0, fmt::format("--threshold: must be >= 0, got {}", *c.threshold));
   require(c.warmup_steps >= 0, fmt::format("--warmup-steps: must be >= 0, got {}", c.warmup_steps));
   return c;
