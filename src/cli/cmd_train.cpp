@@ -53,11 +53,17 @@ class ProgressBar {
   void clear() { fmt::print("\r\033[K"); }
 };
 
-int run_train(TrainArgs& args) {
+// What a run starts from: a new configuration, or a checkpoint to resume.
+struct RunStart {
   TrainConfig config;
   TrainState state;
-  std::optional<SavedModel> resumed;
   Schedule::PlateauState plateau;
+  std::optional<SavedModel> resumed;
+};
+
+RunStart plan_run(TrainArgs& args) {
+  RunStart start;
+  TrainConfig& config = start.config;
   if (!args.resume.empty()) {
     for (const CLI::Option* opt : args.fixed_on_resume) {
       if (opt->count() > 0) {
@@ -65,11 +71,11 @@ int run_train(TrainArgs& args) {
                                      opt->get_name()));
       }
     }
-    resumed = load_model(args.resume);
-    ResumePoint point = read_resume_point(*resumed);
+    start.resumed = load_model(args.resume);
+    ResumePoint point = read_resume_point(*start.resumed);
     config = point.config;
-    state = point.state;
-    plateau = point.plateau;
+    start.state = point.state;
+    start.plateau = point.plateau;
     if (args.data_opt->count()) config.data = args.config.data;
     if (args.log_opt->count()) config.log_every = args.config.log_every;
     if (args.checkpoint_opt->count()) config.checkpoint_every = args.config.checkpoint_every;
@@ -81,46 +87,59 @@ int run_train(TrainArgs& args) {
   config = config.resolved();
   check_writable(args.save);
   if (args.stop_after < 0) throw UsageError(fmt::format("--steps: must be >= 0, got {}", args.stop_after));
+  return start;
+}
 
-  if (file_exists(config.data)) fmt::print("loading mnist dataset from {} ......\n", config.data);
-  const DataSplits data = load_data(config.data);
-  auto fresh_network = [&] {
-    try {
-      return make_network<float>(config.model, {1, data.train.rows, data.train.cols}, kNumClasses);
-    } catch (const Error& e) {
-      throw Error(fmt::format("{}: {}x{} images do not fit the {} model ({})", config.data, data.train.rows,
-                              data.train.cols, config.model, e.what()));
-    }
-  };
-  Network<float> network = resumed ? std::move(resumed->network) : fresh_network();
-  if (!resumed && !config.init.empty()) {
+// The starting weights: the resumed checkpoint's, --init's, or new ones
+// from the seed. Weights from a file must fit the data.
+Network<float> starting_network(RunStart& start, const DataSplits& data, const std::string& resume_path) {
+  const TrainConfig& config = start.config;
+  if (start.resumed) {
+    require_input_shape(start.resumed->network, data.train, resume_path, config.data);
+    return std::move(start.resumed->network);
+  }
+  if (!config.init.empty()) {
     SavedModel init = load_model(config.init);
     if (init.network.model() != config.model) {
       throw Error(fmt::format("{}: holds a {} model, but --model is {}", config.init, init.network.model(), config.model));
     }
-    network = std::move(init.network);
-  } else if (!resumed) {
+    require_input_shape(init.network, data.train, config.init, config.data);
+    return std::move(init.network);
+  }
+  try {
+    Network<float> network = make_network<float>(config.model, {1, data.train.rows, data.train.cols}, kNumClasses);
     network.init(config.seed);
+    return network;
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}x{} images do not fit the {} model ({})", config.data, data.train.rows,
+                            data.train.cols, config.model, e.what()));
   }
-  // A network built here fits the data; one from a file may not.
-  if (resumed || !config.init.empty()) {
-    require_input_shape(network, data.train, resumed ? args.resume : config.init, config.data);
-  }
+}
+
+int run_train(TrainArgs& args) {
+  RunStart start = plan_run(args);
+  const TrainConfig& config = start.config;
+  const TrainState& state = start.state;
+  const bool resumed = start.resumed.has_value();
+
+  if (file_exists(config.data)) fmt::print("loading mnist dataset from {} ......\n", config.data);
+  const DataSplits data = load_data(config.data);
+  Network<float> network = starting_network(start, data, args.resume);
 
   auto optimizer = make_optimizer(config.optimizer, network.tensors());
-  if (resumed) restore_optimizer(*resumed, *optimizer);
+  if (resumed) restore_optimizer(*start.resumed, *optimizer);
   const int batches = batches_per_epoch(data.train.count, config.batch_size);
   if (resumed && (state.epoch > config.epochs || state.batch > batches ||
                   state.step > static_cast<int64_t>(config.epochs) * batches)) {
     throw Error(fmt::format("{}: the saved position (epoch {}, batch {}, step {}) does not fit the run ({} epochs of {} "
                             "batches)", args.resume, state.epoch, state.batch, state.step, config.epochs, batches));
   }
-  // 8. A stop point at or before the current step would still train one step.
+  // A stop point at or before the current step would still train one step.
   if (args.stop_after > 0 && args.stop_after <= state.step) {
     throw UsageError(fmt::format("--steps: the run is already at step {}; give a later stop point", state.step));
   }
   Schedule schedule(config.schedule, *config.optimizer.lr, batches, static_cast<int64_t>(config.epochs) * batches);
-  if (resumed) schedule.set_plateau(plateau);
+  if (resumed) schedule.set_plateau(start.plateau);
   ThreadPool pool(resolve_threads(args.threads));
   Trainer trainer(network, *optimizer, schedule, data, config, pool);
   trainer.state() = state;

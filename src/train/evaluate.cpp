@@ -28,12 +28,12 @@ EvalResult evaluate(const Network<float>& network, const ImageSet& set, const In
   std::vector<std::vector<uint8_t>> labels(static_cast<size_t>(pool.size()),
                                            std::vector<uint8_t>(kEvalBlock));
   for (int w = 0; w < pool.size(); ++w) workspaces.emplace_back(network, kEvalBlock, /*for_training=*/false);
+  std::vector<uint32_t> all(static_cast<size_t>(set.count));  // samples in order; blocks are slices of it
+  std::iota(all.begin(), all.end(), 0u);
   pool.run(blocks, [&](int b, int w) {
     const auto [begin, end] = batch_range(set.count, kEvalBlock, b);
     const int n = end - begin;
-    std::vector<uint32_t> indices(static_cast<size_t>(n));
-    std::iota(indices.begin(), indices.end(), static_cast<uint32_t>(begin));
-    set.gather(indices, scaling, inputs[w].data(), labels[w].data());
+    set.gather(std::span(all).subspan(begin, n), scaling, inputs[w].data(), labels[w].data());
     const float* logits = workspaces[w].forward(network, inputs[w].data(), n);
     BlockResult& r = results[b];
     r.loss = softmax_cross_entropy<float>(logits, labels[w].data(), n, classes, 1.0f, nullptr);
