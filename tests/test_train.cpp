@@ -1,6 +1,8 @@
 // Training on real MNIST (scripts/setup.sh puts it in data/mnist).
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <cstring>
 
 #include <fstream>
@@ -53,6 +55,35 @@ TEST(Train, TheSameSeedGivesTheSameWeights) {
   const auto a = train_weights(mnist_data(), 2, "cnn", 5);
   const auto b = train_weights(mnist_data(), 2, "cnn", 5);
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+}
+
+// The training time a run reports is the time it trained, counted once,
+// with the time of an earlier session (a resumed run) added once.
+TEST(Train, ReportedSecondsAreTheTimeSpentTraining) {
+  DataSplits data = mnist_data();
+  data.train = data.train.head(1000);
+  data.test = data.test.head(200);
+  TrainConfig config;
+  config.model = "mlp";
+  config.epochs = 4;
+  config = config.resolved();
+  Network<float> net = make_network<float>("mlp", {1, 28, 28}, 10);
+  net.init(0);
+  auto opt = make_optimizer(config.optimizer, net.tensors());
+  Schedule schedule(config.schedule, 0.01, 10, 40);
+  ThreadPool pool(1);
+  Trainer trainer(net, *opt, schedule, data, config, pool);
+  trainer.state().seconds = 100;  // as if resumed after 100 s of training
+  double last_step_seconds = 0;
+  TrainCallbacks callbacks;
+  callbacks.on_batch = [&](const StepEvent& e) { last_step_seconds = e.seconds; };
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(trainer.run(callbacks));
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GT(trainer.state().seconds, 100);
+  EXPECT_LE(trainer.state().seconds, 100 + wall);
+  EXPECT_GT(last_step_seconds, 100);
+  EXPECT_LE(last_step_seconds, trainer.state().seconds);
 }
 
 // The course's CNN, one epoch of SGD at lr 0.1, batch 100.

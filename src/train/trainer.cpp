@@ -198,7 +198,8 @@ double Trainer::step(std::span<const uint32_t> indices, double lr) {
 bool Trainer::run(const TrainCallbacks& callbacks) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
-  auto elapsed = [&] { return state_.seconds + std::chrono::duration<double>(Clock::now() - start).count(); };
+  const double before = state_.seconds;  // training time of earlier sessions
+  auto elapsed = [&] { return before + std::chrono::duration<double>(Clock::now() - start).count(); };
   const ImageSet& train = data_.train;
   const bool has_valid = !data_.valid.empty();
   const ImageSet& held_out = has_valid ? data_.valid : data_.test;
