@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <csignal>
 #include <cstdlib>
 
 #include "cli/common.h"
@@ -18,21 +17,11 @@ namespace mnist::cli {
 
 namespace {
 
-// Set by SIGINT or SIGTERM: training stops after the current step, saves,
-// and exits with 128 + the signal. A second signal exits at once (output
-// files are written atomically, so nothing is left half-written).
-volatile std::sig_atomic_t g_stop_signal = 0;
-
-extern "C" void on_stop_signal(int sig) {
-  if (g_stop_signal != 0) std::_Exit(128 + sig);
-  g_stop_signal = sig;
-}
-
 struct TrainArgs {
   TrainConfig config;
   std::string save = "mnist.safetensors", resume;
   int threads = 0;
-  int64_t stop_after = 0;  // --steps
+  int64_t stop_after = 0;                     // --steps
   std::vector<CLI::Option*> fixed_on_resume;  // flags that would change a resumed run's arithmetic
   CLI::Option *save_opt, *data_opt, *log_opt, *checkpoint_opt, *metrics_opt;
 };
@@ -46,8 +35,10 @@ class ProgressBar {
     const double total = static_cast<double>(epochs) * e.batches;
     const double done = static_cast<double>(e.step + 1 - first_step);
     const double left = (e.seconds - first_seconds) / done * (total - e.step - 1);
-    fmt::print("\r\033[Kepoch {}/{} [{:=<{}}{: <{}}] {}/{} loss {:.4f} lr {:.3g} eta {:.0f}s", e.epoch + 1, epochs,
-               "", filled, "", kWidth - filled, e.batch + 1, e.batches, e.loss, e.lr, left);
+    fmt::print(
+        "\r\033[Kepoch {}/{} [{:=<{}}{: <{}}] {}/{} loss {:.4f} lr "
+        "{:.3g} eta {:.0f}s",
+        e.epoch + 1, epochs, "", filled, "", kWidth - filled, e.batch + 1, e.batches, e.loss, e.lr, left);
     std::fflush(stdout);
   }
   void clear() { fmt::print("\r\033[K"); }
@@ -67,8 +58,10 @@ RunStart plan_run(TrainArgs& args) {
   if (!args.resume.empty()) {
     for (const CLI::Option* opt : args.fixed_on_resume) {
       if (opt->count() > 0) {
-        throw UsageError(fmt::format("{}: cannot be changed when resuming; the run continues as it was configured",
-                                     opt->get_name()));
+        throw UsageError(
+            fmt::format("{}: cannot be changed when resuming; the "
+                        "run continues as it was configured",
+                        opt->get_name()));
       }
     }
     start.resumed = load_model(args.resume);
@@ -101,7 +94,8 @@ Network<float> starting_network(RunStart& start, const DataSplits& data, const s
   if (!config.init.empty()) {
     SavedModel init = load_model(config.init);
     if (init.network.model() != config.model) {
-      throw Error(fmt::format("{}: holds a {} model, but --model is {}", config.init, init.network.model(), config.model));
+      throw Error(
+          fmt::format("{}: holds a {} model, but --model is {}", config.init, init.network.model(), config.model));
     }
     require_input_shape(init.network, data.train, config.init, config.data);
     return std::move(init.network);
@@ -131,8 +125,11 @@ int run_train(TrainArgs& args) {
   const int batches = batches_per_epoch(data.train.count, config.batch_size);
   if (resumed && (state.epoch > config.epochs || state.batch > batches ||
                   state.step > static_cast<int64_t>(config.epochs) * batches)) {
-    throw Error(fmt::format("{}: the saved position (epoch {}, batch {}, step {}) does not fit the run ({} epochs of {} "
-                            "batches)", args.resume, state.epoch, state.batch, state.step, config.epochs, batches));
+    throw Error(
+        fmt::format("{}: the saved position (epoch {}, batch {}, step "
+                    "{}) does not fit the run ({} epochs of {} "
+                    "batches)",
+                    args.resume, state.epoch, state.batch, state.step, config.epochs, batches));
   }
   // A stop point at or before the current step would still train one step.
   if (args.stop_after > 0 && args.stop_after <= state.step) {
@@ -177,48 +174,48 @@ int run_train(TrainArgs& args) {
   };
   callbacks.on_epoch = [&](const EpochEvent& e) {
     if (terminal) bar.clear();
-    fmt::print("epoch: {} done, lr: {:.6g}, train loss: {:.4f}, {} accuracy: {:.2f}%, {:.0f} images/s, {:.1f} s\n",
-               e.epoch, e.lr, e.train_loss, e.eval_split, 100 * e.eval.accuracy(), e.images_per_second, e.seconds);
+    fmt::print(
+        "epoch: {} done, lr: {:.6g}, train loss: {:.4f}, {} accuracy: "
+        "{:.2f}%, {:.0f} images/s, {:.1f} s\n",
+        e.epoch, e.lr, e.train_loss, e.eval_split, 100 * e.eval.accuracy(), e.images_per_second, e.seconds);
     std::fflush(stdout);
     if (metrics) metrics->epoch(e);
     if (config.checkpoint_every > 0) save();
   };
   callbacks.should_stop = [&] {
-    return g_stop_signal != 0 || (args.stop_after > 0 && trainer.state().step >= args.stop_after);
+    return stop_signal() != 0 || (args.stop_after > 0 && trainer.state().step >= args.stop_after);
   };
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
+  catch_stop_signals();
   bool finished = false;
   try {
     finished = state.epoch >= config.epochs || trainer.run(callbacks);
   } catch (const Diverged& e) {
     if (terminal) bar.clear();
+    if (metrics) metrics->diverged(e.step, e.loss, trainer.state().seconds);
     const bool kept = file_exists(args.save);
-    throw Error(fmt::format("{}. The learning rate {:g} is probably too large for {}: try a smaller --lr{}{}", e.what(),
-                            *config.optimizer.lr, config.optimizer.name,
-                            config.clip_norm ? "" : " or --clip-norm 1",
-                            kept ? fmt::format("; the last good checkpoint {} is untouched", args.save) : ""));
+    throw Error(
+        fmt::format("{}. The learning rate {:g} is probably too large for {}: try a "
+                    "smaller --lr{}{}",
+                    e.what(), *config.optimizer.lr, config.optimizer.name, config.clip_norm ? "" : " or --clip-norm 1",
+                    kept ? fmt::format("; the last good checkpoint {} is untouched", args.save) : ""));
   }
   if (!finished) {
     if (terminal) bar.clear();
     save();
     const TrainState& s = trainer.state();
-    fmt::print("{} after step {} (epoch {}, batch {}); saved to {}\ncontinue with: mnist train --resume {}\n",
-               g_stop_signal ? "interrupted" : "stopped", s.step, s.epoch, s.batch, args.save, args.save);
-    return g_stop_signal ? 128 + g_stop_signal : 0;
+    fmt::print(
+        "{} after step {} (epoch {}, batch {}); saved to {}\ncontinue "
+        "with: mnist train --resume {}\n",
+        stop_signal() ? "interrupted" : "stopped", s.step, s.epoch, s.batch, args.save, args.save);
+    return stop_signal() ? 128 + stop_signal() : 0;
   }
   const EvalResult test = evaluate(network, data.test, data.scaling, pool);
   fmt::print("test accuracy: {:.2f}% ({}/{}), loss: {:.4f}\n", 100 * test.accuracy(), test.correct, test.samples,
              test.loss);
+  if (metrics) metrics->final(test, trainer.state().step, trainer.state().seconds);
   save();
   fmt::print("model saved to {}\n", args.save);
   return 0;
-}
-
-// Adds a flag whose value is kept only when given (std::optional target).
-template <class T>
-CLI::Option* add_optional(CLI::App* cmd, const std::string& name, std::optional<T>& target, const std::string& help) {
-  return cmd->add_option_function<T>(name, [&target](const T& v) { target = v; }, help);
 }
 
 }  // namespace
@@ -228,13 +225,16 @@ Command add_train(CLI::App& app) {
   TrainConfig& c = args->config;
   OptimizerConfig& o = c.optimizer;
   ScheduleConfig& s = c.schedule;
-  auto* cmd = app.add_subcommand("train", "Train a model (defaults: the course's CNN, SGD, lr 0.01, batch 100, 5 epochs)");
+  auto* cmd = app.add_subcommand("train",
+                                 "Train a model (defaults: the course's CNN, "
+                                 "SGD, lr 0.01, batch 100, 5 epochs)");
   cmd->footer(
       "Examples:\n"
       "  mnist train\n"
       "  mnist train --lr 0.1 --save fast.safetensors\n"
       "  mnist train --optimizer adam --schedule cosine --warmup-steps 100\n"
-      "  mnist train --checkpoint-every 200 --save run.safetensors   (then: mnist train --resume run.safetensors)");
+      "  mnist train --checkpoint-every 200 --save run.safetensors   (then: "
+      "mnist train --resume run.safetensors)");
   auto fixed = [&](CLI::Option* opt) {
     args->fixed_on_resume.push_back(opt);
     return opt;
@@ -246,79 +246,44 @@ Command add_train(CLI::App& app) {
             ->capture_default_str()
             ->check(CLI::IsMember({"cnn", "mlp", "linear"}))
             ->group(data_group));
-  fixed(cmd->add_option("--init", c.init, "Start from the weights in this safetensors file instead of random ones")
+  fixed(cmd->add_option("--init", c.init,
+                        "Start from the weights in this safetensors file "
+                        "instead of random ones")
             ->group(data_group));
 
-  fixed(cmd->add_option("--optimizer", o.name, "sgd, momentum, adagrad, rmsprop, adadelta, adam or adamw")
-            ->capture_default_str()
-            ->group(opt_group));
-  fixed(add_optional(cmd, "--lr", o.lr,
-                     "Learning rate (default 0.01 for sgd, momentum, adagrad, rmsprop; 1.0 adadelta; 0.001 adam, adamw)")
-            ->group(opt_group));
-  fixed(add_optional(cmd, "--momentum", o.momentum, "Momentum of sgd (0), momentum (0.9) and rmsprop (0)")->group(opt_group));
-  fixed(add_optional(cmd, "--dampening", o.dampening, "SGD momentum dampening (0)")->group(opt_group));
-  fixed(cmd->add_flag("--nesterov", o.nesterov, "Nesterov momentum (sgd, momentum)")->group(opt_group));
-  fixed(add_optional(cmd, "--weight-decay", o.weight_decay,
-                     "Weight decay: L2 added to the gradient (0), decoupled for adamw (0.01)")
-            ->group(opt_group));
-  fixed(cmd->add_flag_callback("--no-decay-bias", [&o] { o.decay_biases = false; }, "Exempt biases from weight decay")
-            ->group(opt_group));
-  fixed(add_optional(cmd, "--lr-decay", o.lr_decay, "AdaGrad learning-rate decay (0)")->group(opt_group));
-  fixed(add_optional(cmd, "--initial-accumulator", o.initial_accumulator, "AdaGrad's starting sum (0)")->group(opt_group));
-  fixed(add_optional(cmd, "--alpha", o.alpha, "RMSProp smoothing constant (0.99)")->group(opt_group));
-  fixed(cmd->add_flag("--centered", o.centered, "Centered RMSProp")->group(opt_group));
-  fixed(add_optional(cmd, "--rho", o.rho, "Adadelta smoothing constant (0.9)")->group(opt_group));
-  fixed(add_optional(cmd, "--beta1", o.beta1, "Adam/AdamW first-moment decay (0.9)")->group(opt_group));
-  fixed(add_optional(cmd, "--beta2", o.beta2, "Adam/AdamW second-moment decay (0.999)")->group(opt_group));
-  fixed(cmd->add_flag("--amsgrad", o.amsgrad, "AMSGrad variant of adam/adamw")->group(opt_group));
-  fixed(add_optional(cmd, "--eps", o.eps, "Denominator epsilon (adagrad 1e-10, adadelta 1e-6, others 1e-8)")->group(opt_group));
+  for (CLI::Option* opt : add_optimizer_options(cmd, o, opt_group, /*with_lr=*/true)) fixed(opt);
   fixed(add_optional(cmd, "--clip-norm", c.clip_norm, "Clip the gradient's global L2 norm to this")->group(opt_group));
+  for (CLI::Option* opt : add_schedule_options(cmd, s, sched_group)) fixed(opt);
 
-  fixed(cmd->add_option("--schedule", s.name,
-                        "constant, step, multistep, exponential, cosine, poly, onecycle or plateau")
+  fixed(
+      cmd->add_option("--epochs", c.epochs, "Passes over the training data")->capture_default_str()->group(run_group));
+  fixed(cmd->add_option("--batch-size", c.batch_size, "Samples per optimizer step")
             ->capture_default_str()
-            ->group(sched_group));
-  fixed(add_optional(cmd, "--gamma", s.gamma, "Decay factor (step, multistep, plateau 0.1; exponential 0.9 per epoch)")
-            ->group(sched_group));
-  fixed(add_optional(cmd, "--step-size", s.step_size, "step: epochs between decays (1)")->group(sched_group));
-  fixed(cmd->add_option("--milestones", s.milestones, "multistep: epochs at which to decay, e.g. 2,4")
-            ->delimiter(',')
-            ->group(sched_group));
-  fixed(add_optional(cmd, "--min-lr", s.min_lr, "cosine and plateau: lowest learning rate (0)")->group(sched_group));
-  fixed(add_optional(cmd, "--end-lr", s.end_lr, "poly: final learning rate (lr/10, the course's 0.01 -> 0.001)")
-            ->group(sched_group));
-  fixed(add_optional(cmd, "--power", s.power, "poly: exponent (1)")->group(sched_group));
-  fixed(add_optional(cmd, "--pct-start", s.pct_start, "onecycle: share of the run spent rising (0.3)")->group(sched_group));
-  fixed(add_optional(cmd, "--div-factor", s.div_factor, "onecycle: starting lr = lr / this (25)")->group(sched_group));
-  fixed(add_optional(cmd, "--final-div-factor", s.final_div_factor, "onecycle: final lr = starting lr / this (1e4)")
-            ->group(sched_group));
-  fixed(add_optional(cmd, "--patience", s.patience, "plateau: epochs without improvement before decaying (10)")
-            ->group(sched_group));
-  fixed(add_optional(cmd, "--threshold", s.threshold, "plateau: relative improvement that counts (1e-4)")->group(sched_group));
-  fixed(cmd->add_option("--warmup-steps", s.warmup_steps, "Linear warm-up over this many steps, with any schedule")
+            ->group(run_group));
+  fixed(cmd->add_option("--seed", c.seed, "Seed for initialisation and shuffling")
             ->capture_default_str()
-            ->group(sched_group));
-
-  fixed(cmd->add_option("--epochs", c.epochs, "Passes over the training data")->capture_default_str()->group(run_group));
-  fixed(cmd->add_option("--batch-size", c.batch_size, "Samples per optimizer step")->capture_default_str()->group(run_group));
-  fixed(cmd->add_option("--seed", c.seed, "Seed for initialisation and shuffling")->capture_default_str()->group(run_group));
-  fixed(cmd->add_flag_callback("--no-shuffle", [&c] { c.shuffle = false; }, "Feed batches in file order")
+            ->group(run_group));
+  fixed(cmd->add_flag_callback(
+               "--no-shuffle", [&c] { c.shuffle = false; }, "Feed batches in file order")
             ->group(run_group));
   add_threads_option(cmd, args->threads)->group(run_group);
   args->log_opt = cmd->add_option("--log-every", c.log_every, "Print the loss every N batches")
                       ->capture_default_str()
                       ->group(run_group);
-  args->save_opt = cmd->add_option("--save", args->save, "Checkpoint to write (safetensors); with --resume, the same file")
-                       ->capture_default_str()
-                       ->group(run_group);
+  args->save_opt =
+      cmd->add_option("--save", args->save, "Checkpoint to write (safetensors); with --resume, the same file")
+          ->capture_default_str()
+          ->group(run_group);
   cmd->add_option("--resume", args->resume, "Continue the run saved in this checkpoint, as it was configured")
       ->group(run_group);
-  cmd->add_option("--steps", args->stop_after, "Stop (and save) after this many optimizer steps in all")->group(run_group);
+  cmd->add_option("--steps", args->stop_after, "Stop (and save) after this many optimizer steps in all")
+      ->group(run_group);
   args->checkpoint_opt = cmd->add_option("--checkpoint-every", c.checkpoint_every,
-                                         "Write --save every N steps and at every epoch end (0: at the end only)")
+                                         "Write --save every N steps and at every epoch end (0: "
+                                         "at the end only)")
                              ->group(run_group);
-  args->metrics_opt = cmd->add_option("--metrics", c.metrics, "Write one JSON line per logged step and per epoch")
-                          ->group(run_group);
+  args->metrics_opt =
+      cmd->add_option("--metrics", c.metrics, "Write one JSON line per logged step and per epoch")->group(run_group);
   return {cmd, [args] { return run_train(*args); }};
 }
 

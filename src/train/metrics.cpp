@@ -1,6 +1,7 @@
 #include "train/metrics.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -44,8 +45,13 @@ void MetricsLog::write(const std::string& line) {
 }
 
 void MetricsLog::step(const StepEvent& e) {
-  write(json{{"event", "step"}, {"step", e.step}, {"epoch", e.epoch}, {"batch", e.batch},
-             {"loss", e.loss},  {"lr", e.lr},     {"seconds", e.seconds}}
+  write(json{{"event", "step"},
+             {"step", e.step},
+             {"epoch", e.epoch},
+             {"batch", e.batch},
+             {"loss", e.loss},
+             {"lr", e.lr},
+             {"seconds", e.seconds}}
             .dump());
 }
 
@@ -60,6 +66,22 @@ void MetricsLog::epoch(const EpochEvent& e) {
              {"images_per_second", e.images_per_second},
              {"seconds", e.seconds}}
             .dump());
+}
+
+void MetricsLog::final(const EvalResult& test, int64_t steps, double seconds) {
+  write(json{{"event", "final"},
+             {"split", "test"},
+             {"accuracy", test.accuracy()},
+             {"eval_loss", test.loss},
+             {"steps", steps},
+             {"seconds", seconds}}
+            .dump());
+}
+
+void MetricsLog::diverged(int64_t steps, double loss, double seconds) {
+  json record{{"event", "final"}, {"diverged", true}, {"steps", steps}, {"seconds", seconds}};
+  record["loss"] = std::isfinite(loss) ? json(loss) : json(nullptr);
+  write(record.dump());
 }
 
 }  // namespace mnist
