@@ -2,6 +2,8 @@
 // one-line errors naming the flag or file, and the full train/eval/predict
 // flow on a small synthetic IDX data set.
 #include <gtest/gtest.h>
+#include <fmt/format.h>
+#include <stb_image.h>
 #include <stb_image_write.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -489,6 +491,183 @@ TEST(Cli, AbsurdValuesAndStopPointsAreRefused) {
   EXPECT_NE(early.err.find("--steps: the run is already at step 3"), std::string::npos) << early.err;
   // A batch larger than the data set is one batch of all of it.
   EXPECT_EQ(run("train --model linear --epochs 1 --batch-size 100000 --save big.safetensors", dir).code, 0);
+}
+
+}  // namespace
+}  // namespace mnist
+
+// compare and lr-find, as a user runs them.
+namespace mnist {
+namespace {
+
+std::vector<double> csv_numbers(const std::string& line) {
+  std::vector<double> out;
+  std::stringstream cells(line);
+  for (std::string cell; std::getline(cells, cell, ',');) out.push_back(cell.empty() ? NAN : std::atof(cell.c_str()));
+  return out;
+}
+
+std::pair<int, int> png_size(const std::string& path) {
+  int w = 0, h = 0, channels = 0;
+  if (!stbi_info(path.c_str(), &w, &h, &channels)) return {0, 0};
+  return {w, h};
+}
+
+// The loss of every logged step of a run file.
+std::vector<double> step_losses(const std::string& path) {
+  std::vector<double> losses;
+  std::istringstream lines(read_file(path));
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["event"] == "step") losses.push_back(j["loss"]);
+  }
+  return losses;
+}
+
+TEST(Compare, WritesRunsSummaryAndPlotsThenSkipsWhatIsDone) {
+  TempDir dir;
+  write_data(dir);
+  const std::string args = "compare --model linear --optimizers sgd,adam --lrs 0.1,0.01 --seeds 2 --epochs 2 --out cmp";
+  const Result r = run(args, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("run 8/8"), std::string::npos) << r.out;
+  const std::vector<std::string> names = {"sgd_lr0.1", "sgd_lr0.01", "adam_lr0.1", "adam_lr0.01"};
+  // Every summary row is the mean and sample sd of its two run files.
+  std::istringstream csv(read_file(dir.file("cmp/summary.csv")));
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line.rfind("optimizer,lr,runs,diverged,test_accuracy_percent_mean,test_accuracy_percent_sd", 0), 0u);
+  for (const std::string& name : names) {
+    ASSERT_TRUE(std::getline(csv, line));
+    std::vector<double> accuracy;
+    for (int seed = 0; seed < 2; ++seed) {
+      std::istringstream lines(read_file(dir.file(fmt::format("cmp/runs/{}_seed{}.jsonl", name, seed))));
+      for (std::string record; std::getline(lines, record);) {
+        const auto j = nlohmann::json::parse(record);
+        if (j["event"] == "final") accuracy.push_back(100 * j["accuracy"].get<double>());
+      }
+    }
+    ASSERT_EQ(accuracy.size(), 2u) << name;
+    const auto cells = csv_numbers(line.substr(line.find(',') + 1));
+    EXPECT_EQ(line.substr(0, line.find(',')), name.substr(0, name.find('_')));
+    EXPECT_NEAR(cells[3], (accuracy[0] + accuracy[1]) / 2, 5e-5) << line;
+    EXPECT_NEAR(cells[4], std::abs(accuracy[0] - accuracy[1]) / std::sqrt(2.0), 5e-5) << line;
+  }
+  EXPECT_NE(read_file(dir.file("cmp/summary.md")).find("| adam | 0.01 |"), std::string::npos);
+  // Two panels (one per learning rate) side by side; the accuracy plot.
+  EXPECT_EQ(png_size(dir.file("cmp/loss.png")), (std::pair{1120, 480}));
+  EXPECT_EQ(png_size(dir.file("cmp/accuracy.png")), (std::pair{900, 620}));
+  EXPECT_NE(read_file(dir.file("cmp/loss.svg")).find("<svg"), std::string::npos);
+
+  // Run again: nothing is retrained. Remove one run: only it is.
+  const auto written = std::filesystem::last_write_time(dir.file("cmp/runs/adam_lr0.1_seed1.jsonl"));
+  const Result again = run(args, dir);
+  ASSERT_EQ(again.code, 0) << again.err;
+  size_t skipped = 0;
+  for (size_t at = again.out.find("(already done)"); at != std::string::npos; at = again.out.find("(already done)", at + 1)) {
+    ++skipped;
+  }
+  EXPECT_EQ(skipped, 8u) << again.out;
+  EXPECT_EQ(std::filesystem::last_write_time(dir.file("cmp/runs/adam_lr0.1_seed1.jsonl")), written);
+  const auto kept = step_losses(dir.file("cmp/runs/sgd_lr0.1_seed0.jsonl"));
+  std::filesystem::remove(dir.file("cmp/runs/sgd_lr0.1_seed0.jsonl"));
+  const Result one = run(args, dir);
+  ASSERT_EQ(one.code, 0) << one.err;
+  EXPECT_NE(one.out.find("sgd_lr0.1_seed0: test accuracy"), std::string::npos) << one.out;
+  EXPECT_EQ(step_losses(dir.file("cmp/runs/sgd_lr0.1_seed0.jsonl")), kept);
+  // Other settings in the same folder are refused, not mixed in.
+  std::string changed = args;
+  changed.replace(changed.find("--epochs 2"), 10, "--epochs 3");
+  const Result other = run(changed, dir);
+  EXPECT_EQ(other.code, 2);
+  EXPECT_NE(other.err.find("--out cmp: holds runs made with other settings"), std::string::npos) << other.err;
+}
+
+TEST(Compare, BadGridsAndOutputsFailBeforeAnyRun) {
+  expect_usage_error("compare --optimizers ''", "--optimizers: the list is empty");
+  expect_usage_error("compare --optimizers sgd,adamm", "--optimizers: unknown optimizer 'adamm'");
+  expect_usage_error("compare --optimizers sgd,sgd", "'sgd' is listed twice");
+  expect_usage_error("compare --lrs ''", "--lrs: the list is empty");
+  expect_usage_error("compare --lrs 0.1,fast", "--lrs: 'fast' is not a number");
+  expect_usage_error("compare --lrs 0.1,-0.1", "--lrs: a learning rate must be a finite number > 0");
+  expect_usage_error("compare --seeds 0", "--seeds");
+  expect_usage_error("compare --train-samples 100000", "--train-samples");
+  expect_usage_error("compare --optimizers sgd,adam --momentum 0.5", "--momentum");
+  TempDir dir;
+  write_data(dir);
+  write_file_atomic(dir.file("blocker"), "a file");
+  expect_runtime_error("compare --out blocker/sub", "--out blocker/sub: cannot create the folder", dir);
+  const Result r = run("compare --out /proc/cmp", dir);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("/proc/cmp"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("run 1/"), std::string::npos) << r.out;
+}
+
+// Ctrl-C stops the grid; running the command again finishes it, with the
+// same losses as a grid that was never interrupted.
+TEST(Compare, InterruptedGridFinishesOnRerunWithTheSameResults) {
+  TempDir dir;
+  write_data(dir, 3000);
+  const std::vector<std::string> flags = {"compare", "--optimizers", "sgd,adam", "--lrs",    "0.01", "--epochs",
+                                          "2",       "--batch-size", "20",       "--jobs",   "1",    "--threads",
+                                          "1",       "--log-every",  "1"};
+  auto with_out = [&](const std::string& out) {
+    auto all = flags;
+    all.insert(all.end(), {"--out", out});
+    std::string line;
+    for (const auto& a : all) line += a + " ";
+    return std::pair{all, line};
+  };
+  const pid_t pid = spawn(with_out("a").first, dir);
+  const std::string partial = dir.file("a/runs/sgd_lr0.01_seed0.jsonl.partial");
+  for (int i = 0; i < 3000 && count_lines(partial) < 20; ++i) usleep(10000);
+  ASSERT_GE(count_lines(partial), 20u) << "training did not start";
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_FALSE(file_exists(dir.file("a/runs/sgd_lr0.01_seed0.jsonl")));
+  EXPECT_FALSE(file_exists(dir.file("a/summary.csv")));
+  ASSERT_EQ(run(with_out("a").second, dir).code, 0);
+  ASSERT_EQ(run(with_out("b").second, dir).code, 0);
+  for (const std::string name : {"sgd_lr0.01_seed0", "adam_lr0.01_seed0"}) {
+    const auto a = step_losses(dir.file("a/runs/" + name + ".jsonl"));
+    EXPECT_EQ(a.size(), 300u);
+    EXPECT_EQ(a, step_losses(dir.file("b/runs/" + name + ".jsonl"))) << name;
+  }
+  EXPECT_FALSE(file_exists(partial));
+}
+
+TEST(LrFind, PrintsJsonAPlotAndLeavesTheModelUntouched) {
+  TempDir dir;
+  write_data(dir, 2000);
+  ASSERT_EQ(run("train --model linear --epochs 1 --save m.safetensors", dir).code, 0);
+  const std::string model = read_file(dir.file("m.safetensors"));
+  const std::string args = "lr-find --init m.safetensors --steps 100 --start-lr 1e-5 --end-lr 100 --json --out lf";
+  const Result r = run(args, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  const double suggested = j["suggested_lr"];
+  EXPECT_GT(suggested, 1e-5);
+  EXPECT_LT(suggested, 100);
+  EXPECT_GT(j["min_loss_lr_div10"].get<double>(), 0);
+  EXPECT_GE(j["points"].size(), 12u);
+  EXPECT_LE(j["points"].size(), 100u);
+  EXPECT_EQ(j["points"][0]["lr"].get<double>(), 1e-5);
+  EXPECT_EQ(png_size(dir.file("lf/lr_find.png")), (std::pair{900, 600}));
+  EXPECT_EQ(read_file(dir.file("m.safetensors")), model);
+  const Result again = run(args, dir);
+  EXPECT_EQ(nlohmann::json::parse(again.out)["suggested_lr"].get<double>(), suggested);
+  const Result text = run("lr-find --model linear --steps 50 --out lf2", dir);
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("suggested lr: "), std::string::npos) << text.out;
+
+  expect_usage_error("lr-find --start-lr 0", "--start-lr");
+  expect_usage_error("lr-find --end-lr 1e-9", "--end-lr");
+  expect_usage_error("lr-find --steps 3", "--steps");
+  expect_usage_error("lr-find --optimizer adam --momentum 0.9", "--momentum");
+  expect_runtime_error("lr-find --init missing.safetensors", "missing.safetensors", dir);
 }
 
 }  // namespace

@@ -1,0 +1,250 @@
+// mnist compare: a grid of optimizers x learning rates x seeds, with a
+// summary table and plots.
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/common.h"
+#include "experiments/charts.h"
+#include "experiments/compare.h"
+#include "io/file.h"
+#include "util/error.h"
+
+namespace mnist::cli {
+
+namespace {
+
+struct CompareArgs {
+  CompareSpec spec;
+  std::vector<std::string> optimizers{"sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw"};
+  std::vector<std::string> lrs;
+  std::string out = "compare";
+  int jobs = 0, threads = 0;
+  CLI::Option* log_opt = nullptr;
+};
+
+// A comma-separated list without its empty items.
+std::vector<std::string> items(const std::vector<std::string>& list) {
+  std::vector<std::string> out;
+  for (const auto& s : list) {
+    if (!s.empty()) out.push_back(s);
+  }
+  return out;
+}
+
+std::vector<double> parse_lrs(const std::vector<std::string>& list, bool given) {
+  std::vector<double> lrs;
+  for (const std::string& s : items(list)) {
+    double v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size()) {
+      throw UsageError(fmt::format("--lrs: '{}' is not a number", s));
+    }
+    lrs.push_back(v);
+  }
+  if (given && lrs.empty()) throw UsageError("--lrs: the list is empty; give learning rates such as 0.1,0.01,0.001");
+  return lrs;
+}
+
+std::string duration(double seconds) {
+  const auto s = static_cast<long>(std::lround(std::max(0.0, seconds)));
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}h{:02}m", s / 3600, s % 3600 / 60);
+}
+
+// Refuses to mix runs made with other settings into an existing --out.
+void check_settings(const std::string& out, const std::string& settings) {
+  const std::string path = (std::filesystem::path(out) / "compare.json").string();
+  if (file_exists(path)) {
+    const std::string old = read_file(path);
+    if (old != settings) {
+      throw UsageError(
+          fmt::format("--out {}: holds runs made with other "
+                      "settings (see {}); give another --out, or "
+                      "delete the folder to start over",
+                      out, path));
+    }
+    return;
+  }
+  write_file_atomic(path, settings);
+}
+
+void make_out_dir(const std::string& out) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(out) / "runs", ec);
+  if (ec) throw Error(fmt::format("--out {}: cannot create the folder: {}", out, ec.message()));
+  check_writable((std::filesystem::path(out) / "runs" / "probe").string());
+  check_writable((std::filesystem::path(out) / "summary.csv").string());
+}
+
+int run_compare(CompareArgs& args) {
+  CompareSpec& spec = args.spec;
+  spec.optimizers = items(args.optimizers);
+  spec.lrs = parse_lrs(args.lrs, !args.lrs.empty());
+  plan_grid(spec);  // every usage error before any work
+  if (args.jobs < 0) throw UsageError(fmt::format("--jobs: must be >= 0, got {}", args.jobs));
+  make_out_dir(args.out);
+
+  if (file_exists(spec.base.data)) fmt::print("loading mnist dataset from {} ......\n", spec.base.data);
+  DataSplits data = load_data(spec.base.data);
+  if (spec.train_samples < 0 || spec.train_samples > data.train.count) {
+    throw UsageError(
+        fmt::format("--train-samples: must be between 1 and the "
+                    "{} training samples, got {}",
+                    data.train.count, spec.train_samples));
+  }
+  if (spec.train_samples > 0) data.train = data.train.head(spec.train_samples);
+  // The loss is logged about 300 times a run unless --log-every says otherwise.
+  const int batches = batches_per_epoch(data.train.count, spec.base.batch_size);
+  if (args.log_opt->count() == 0) {
+    spec.base.log_every = std::max(1, static_cast<int>(static_cast<int64_t>(batches) * spec.base.epochs / 300));
+  }
+  std::vector<RunSpec> runs = plan_grid(spec);
+  check_settings(args.out, grid_settings_json(spec));
+
+  // Whole runs side by side beat threads inside one run (docs/experiments.md).
+  GridOptions options;
+  const int cores = resolve_threads(args.threads);
+  options.jobs = args.jobs > 0 ? args.jobs : cores;
+  options.threads_per_job = std::max(1, cores / options.jobs);
+  const size_t n_opt = spec.optimizers.size(), n_lr = std::max<size_t>(1, spec.lrs.size());
+  fmt::print(
+      "compare: {} runs ({} optimizer{} x {} x {} seed{}), {} epoch{} "
+      "of {} samples each; {} at a time, {} "
+      "thread{} each; writing {}\n",
+      runs.size(), n_opt, n_opt == 1 ? "" : "s",
+      spec.lrs.empty() ? "default learning rates" : fmt::format("{} learning rate{}", n_lr, n_lr == 1 ? "" : "s"),
+      spec.seeds, spec.seeds == 1 ? "" : "s", spec.base.epochs, spec.base.epochs == 1 ? "" : "s", data.train.count,
+      options.jobs, options.threads_per_job, options.threads_per_job == 1 ? "" : "s", args.out);
+  std::fflush(stdout);
+
+  const bool terminal = stdout_is_terminal();
+  using Clock = std::chrono::steady_clock;
+  auto last_draw = Clock::now() - std::chrono::seconds(1);
+  int done = 0;
+  GridCallbacks callbacks;
+  callbacks.on_progress = [&](const GridProgress& p) {
+    if (!terminal || Clock::now() - last_draw < std::chrono::milliseconds(200)) return;
+    last_draw = Clock::now();
+    std::string running;
+    for (const auto& [name, fraction] : p.running) running += fmt::format("  {} {:.0f}%", name, 100 * fraction);
+    const double rate = p.seconds > 0 ? static_cast<double>(p.steps_done) / p.seconds : 0;
+    const std::string eta = rate > 0 ? duration(static_cast<double>(p.total_steps - p.steps_done) / rate) : "?";
+    fmt::print("\r\033[K[{}/{} runs]{}  {} left", p.done, p.runs, running, eta);
+    std::fflush(stdout);
+  };
+  callbacks.on_run_done = [&](const RunSpec& run, const RunRecord& rec, bool skipped) {
+    ++done;
+    if (terminal) fmt::print("\r\033[K");
+    std::string result =
+        rec.diverged ? fmt::format("diverged at step {}", rec.steps)
+                     : fmt::format("test accuracy {:.2f}%, last-epoch train loss {:.4f}", 100 * rec.test_accuracy,
+                                   rec.epochs.empty() ? 0.0 : rec.epochs.back().train_loss);
+    fmt::print("run {}/{} {}: {}, {:.1f} s{}\n", done, runs.size(), run.name, result, rec.seconds,
+               skipped ? " (already done)" : "");
+    std::fflush(stdout);
+  };
+  callbacks.should_stop = [] { return stop_signal() != 0; };
+  catch_stop_signals();
+  const bool finished = run_grid(runs, data, args.out, options, callbacks);
+  if (!finished) {
+    if (terminal) fmt::print("\r\033[K");
+    fmt::print(
+        "interrupted: {} of {} runs done; run the same command again to "
+        "continue\n",
+        done, runs.size());
+    return 128 + stop_signal();
+  }
+
+  std::vector<RunRecord> records;
+  for (const RunSpec& run : runs) records.push_back(read_run(run_path(args.out, run)));
+  const auto rows = summarize(runs, records, spec.loss_threshold);
+  const std::filesystem::path out(args.out);
+  write_file_atomic((out / "summary.csv").string(), summary_csv(rows));
+  const std::string table = summary_markdown(rows, spec.loss_threshold);
+  const std::string subtitle = fmt::format("{} on {} samples, batch {}, {} epoch{}, {} seed{}", spec.base.model,
+                                           data.train.count, spec.base.batch_size, spec.base.epochs,
+                                           spec.base.epochs == 1 ? "" : "s", spec.seeds, spec.seeds == 1 ? "" : "s");
+  write_file_atomic((out / "summary.md").string(), fmt::format("# {}\n\n{}", subtitle, table));
+  plot::save(loss_figure(runs, records, !spec.lrs.empty(), subtitle), (out / "loss").string());
+  plot::save(accuracy_figure(rows, subtitle), (out / "accuracy").string());
+  fmt::print(
+      "\n{}\nwrote {}/summary.csv, summary.md, loss.png, loss.svg, "
+      "accuracy.png, accuracy.svg\n",
+      table, args.out);
+  return 0;
+}
+
+}  // namespace
+
+Command add_compare(CLI::App& app) {
+  auto args = std::make_shared<CompareArgs>();
+  CompareSpec& spec = args->spec;
+  TrainConfig& c = spec.base;
+  auto* cmd = app.add_subcommand("compare", "Train a grid of optimizers x learning rates x seeds; table and plots");
+  cmd->footer(
+      "Examples:\n"
+      "  mnist compare --optimizers sgd --lrs 0.1,0.01,0.001 --seeds 3 --out "
+      "lr-study\n"
+      "  mnist compare --optimizers sgd,momentum,adagrad,rmsprop,adam,adamw "
+      "--epochs 1 --out optimizers\n"
+      "  mnist compare --optimizers sgd,adam --lrs 0.1,0.01,0.001 "
+      "--train-samples 5000 --epochs 2 --out quick\n"
+      "Interrupted and run again with the same --out, it skips the runs "
+      "already done.");
+  const std::string grid_group = "Grid", data_group = "Data and model", opt_group = "Optimizer (every run)",
+                    sched_group = "Learning-rate schedule (every run)", run_group = "Runs and output";
+  cmd->add_option("--optimizers", args->optimizers, "Optimizers to compare")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->group(grid_group);
+  cmd->add_option("--lrs", args->lrs, "Learning rates, e.g. 0.1,0.01,0.001 (default: each optimizer's own)")
+      ->delimiter(',')
+      ->group(grid_group);
+  cmd->add_option("--seeds", spec.seeds,
+                  "Seeds per optimizer and learning rate (for mean and "
+                  "standard deviation)")
+      ->capture_default_str()
+      ->group(grid_group);
+  cmd->add_option("--seed", spec.first_seed, "First seed; the others follow it")
+      ->capture_default_str()
+      ->group(grid_group);
+  cmd->add_option("--loss-threshold", spec.loss_threshold, "Report the steps the smoothed loss takes to reach this")
+      ->capture_default_str()
+      ->group(grid_group);
+
+  add_data_option(cmd, c.data)->group(data_group);
+  cmd->add_option("--train-samples", spec.train_samples, "Train on the first N training samples (quick studies)")
+      ->group(data_group);
+  cmd->add_option("--model", c.model, "cnn (the course network), mlp or linear")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cnn", "mlp", "linear"}))
+      ->group(data_group);
+
+  add_optimizer_options(cmd, c.optimizer, opt_group,
+                        /*with_name_and_lr=*/false);
+  add_optional(cmd, "--clip-norm", c.clip_norm, "Clip the gradient's global L2 norm to this")->group(opt_group);
+  add_schedule_options(cmd, c.schedule, sched_group);
+
+  cmd->add_option("--epochs", c.epochs, "Passes over the training data")->capture_default_str()->group(run_group);
+  cmd->add_option("--batch-size", c.batch_size, "Samples per optimizer step")->capture_default_str()->group(run_group);
+  cmd->add_flag_callback(
+         "--no-shuffle", [&c] { c.shuffle = false; }, "Feed batches in file order")
+      ->group(run_group);
+  cmd->add_option("--out", args->out, "Folder for runs/, summary.csv, summary.md and the plots")
+      ->capture_default_str()
+      ->group(run_group);
+  cmd->add_option("--jobs", args->jobs, "Runs trained at once (default: one per core, one thread each)")
+      ->group(run_group);
+  add_threads_option(cmd, args->threads)->group(run_group);
+  args->log_opt =
+      cmd->add_option("--log-every", c.log_every, "Log the loss every N batches (default: ~300 points a run)")
+          ->group(run_group);
+  return {cmd, [args] { return run_compare(*args); }};
+}
+
+}  // namespace mnist::cli

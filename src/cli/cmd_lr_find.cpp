@@ -1,0 +1,122 @@
+// mnist lr-find: the learning-rate range test, its suggestion and its plot.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "experiments/charts.h"
+#include "experiments/lr_find.h"
+#include "io/checkpoint.h"
+#include "io/file.h"
+#include "nn/models.h"
+#include "util/error.h"
+
+namespace mnist::cli {
+
+namespace {
+
+struct LrFindArgs {
+  LrFindConfig config;
+  OptimizerConfig optimizer;
+  std::string data = default_data_path(), model = "cnn", init, out = "lr-find";
+  bool json = false;
+  int threads = 0;
+};
+
+int run_lr_find(LrFindArgs& args) {
+  args.config.check();
+  OptimizerConfig optimizer = args.optimizer;
+  optimizer.lr = args.config.start_lr;
+  optimizer = optimizer.resolved();
+  std::error_code ec;
+  std::filesystem::create_directories(args.out, ec);
+  if (ec) throw Error(fmt::format("--out {}: cannot create the folder: {}", args.out, ec.message()));
+  const std::filesystem::path stem = std::filesystem::path(args.out) / "lr_find";
+  check_writable(stem.string() + ".png");
+
+  std::optional<SavedModel> init;
+  if (!args.init.empty()) init = load_model(args.init);
+  const DataSplits data = init ? load_data_for(args.data, init->scaling) : load_data(args.data);
+  Network<float> network = [&] {
+    if (init) {
+      require_input_shape(init->network, data.train, args.init, args.data);
+      return std::move(init->network);
+    }
+    Network<float> net = make_network<float>(args.model, {1, data.train.rows, data.train.cols}, kNumClasses);
+    net.init(args.config.seed);
+    return net;
+  }();
+
+  ThreadPool pool(resolve_threads(args.threads));
+  const LrFindResult result = lr_find(network, optimizer, data, args.config, pool);
+  const std::string subtitle = fmt::format("{} on {}, {}, batch {}", optimizer.name, network.model(),
+                                           args.init.empty() ? "new weights" : args.init, args.config.batch_size);
+  plot::save(lr_find_figure(result, subtitle), stem.string());
+
+  if (args.json) {
+    nlohmann::json points = nlohmann::json::array();
+    for (const auto& p : result.points) points.push_back({{"lr", p.lr}, {"loss", p.loss}, {"smoothed", p.smoothed}});
+    const nlohmann::json j = {{"suggested_lr", result.suggested_lr},
+                              {"min_loss_lr_div10", result.min_loss_lr_div10},
+                              {"stop_reason", result.stop_reason},
+                              {"optimizer", optimizer.name},
+                              {"model", network.model()},
+                              {"plots", {stem.string() + ".png", stem.string() + ".svg"}},
+                              {"points", points}};
+    fmt::print("{}\n", j.dump());
+    return 0;
+  }
+  fmt::print("lr-find: {} steps from lr {:g} to {:g}; stopped: {}\n", result.points.size(), args.config.start_lr,
+             args.config.end_lr, result.stop_reason);
+  fmt::print("suggested lr: {:.3g}  (steepest fall of the smoothed loss)\n", result.suggested_lr);
+  fmt::print("min-loss lr / 10: {:.3g}  (a cautious choice)\n", result.min_loss_lr_div10);
+  fmt::print("plot: {}.png, {}.svg\n", stem.string(), stem.string());
+  return 0;
+}
+
+}  // namespace
+
+Command add_lr_find(CLI::App& app) {
+  auto args = std::make_shared<LrFindArgs>();
+  LrFindConfig& c = args->config;
+  auto* cmd = app.add_subcommand("lr-find",
+                                 "Find a learning rate: loss over an "
+                                 "exponential lr ramp, and a suggestion");
+  cmd->footer(
+      "Examples:\n"
+      "  mnist lr-find\n"
+      "  mnist lr-find --optimizer adam --json\n"
+      "  mnist lr-find --init mnist.safetensors --optimizer momentum "
+      "--out lr-find-momentum\n"
+      "The model (new weights from --seed, or --init's) is trained on "
+      "a copy; nothing is saved but the plot.");
+  const std::string group = "Range test", opt_group = "Optimizer", data_group = "Data and model";
+  add_data_option(cmd, args->data)->group(data_group);
+  cmd->add_option("--model", args->model, "cnn (the course network), mlp or linear")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cnn", "mlp", "linear"}))
+      ->group(data_group);
+  cmd->add_option("--init", args->init, "Test from the weights in this safetensors file (left untouched)")
+      ->group(data_group);
+  cmd->add_option("--optimizer", args->optimizer.name, "sgd, momentum, adagrad, rmsprop, adadelta, adam or adamw")
+      ->capture_default_str()
+      ->group(opt_group);
+  add_optimizer_options(cmd, args->optimizer, opt_group,
+                        /*with_name_and_lr=*/false);
+  cmd->add_option("--start-lr", c.start_lr, "First learning rate")->capture_default_str()->group(group);
+  cmd->add_option("--end-lr", c.end_lr, "Last learning rate")->capture_default_str()->group(group);
+  cmd->add_option("--steps", c.steps, "Steps of the ramp (it stops early when the loss blows up)")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--batch-size", c.batch_size, "Samples per step")->capture_default_str()->group(group);
+  cmd->add_option("--seed", c.seed, "Seed for the new weights and the batch order")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--out", args->out, "Folder for lr_find.png and lr_find.svg")->capture_default_str()->group(group);
+  cmd->add_flag("--json", args->json, "Print the result as one JSON object")->group(group);
+  add_threads_option(cmd, args->threads)->group(group);
+  return {cmd, [args] { return run_lr_find(*args); }};
+}
+
+}  // namespace mnist::cli

@@ -1,0 +1,149 @@
+#include "experiments/charts.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace mnist {
+
+namespace {
+
+int index_of(std::vector<std::string>& names, const std::string& name) {
+  auto it = std::find(names.begin(), names.end(), name);
+  if (it != names.end()) return static_cast<int>(it - names.begin());
+  names.push_back(name);
+  return static_cast<int>(names.size()) - 1;
+}
+
+}  // namespace
+
+plot::Figure loss_figure(const std::vector<RunSpec>& runs, const std::vector<RunRecord>& records, bool panel_per_lr,
+                         const std::string& subtitle) {
+  plot::Figure figure;
+  std::vector<double> lrs;
+  for (const RunSpec& run : runs) {
+    if (panel_per_lr && std::find(lrs.begin(), lrs.end(), run.lr) == lrs.end()) lrs.push_back(run.lr);
+  }
+  if (!panel_per_lr) lrs.push_back(0);
+  std::vector<std::string> optimizers;
+  double low = INFINITY,
+         high = 0;  // one loss range for every panel, so panels compare
+  for (double lr : lrs) {
+    plot::Panel panel;
+    panel.title = panel_per_lr ? fmt::format("learning rate {:g}", lr) : "each optimizer at its default learning rate";
+    panel.x_label = fmt::format("step (batch of {})", runs.front().config.batch_size);
+    panel.y_label = "training loss (log scale)";
+    panel.log_y = true;
+    std::vector<plot::Series> smooth;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      if (panel_per_lr && runs[i].lr != lr) continue;
+      const RunRecord& rec = records[i];
+      const int color = index_of(optimizers, runs[i].optimizer);
+      plot::Series raw, line;
+      raw.color = line.color = color;
+      raw.faint = true;
+      const auto smoothed = smooth_losses(rec.losses, smoothing_steps(rec.steps));
+      for (size_t k = 0; k < rec.losses.size(); ++k) {
+        const double step = static_cast<double>(rec.losses[k].step + 1);
+        raw.x.push_back(step), raw.y.push_back(rec.losses[k].loss);
+        line.x.push_back(step), line.y.push_back(smoothed[k]);
+        if (smoothed[k] > 0 && std::isfinite(smoothed[k]))
+          low = std::min(low, smoothed[k]), high = std::max(high, smoothed[k]);
+      }
+      const bool first_of_optimizer = std::none_of(
+          smooth.begin(), smooth.end(), [&](const plot::Series& s) { return s.color == color && !s.label.empty(); });
+      if (first_of_optimizer) {
+        line.label = panel_per_lr ? runs[i].optimizer : fmt::format("{} (lr {:g})", runs[i].optimizer, runs[i].lr);
+        if (rec.diverged) line.label += " (diverged)";
+      }
+      panel.series.push_back(std::move(raw));
+      smooth.push_back(std::move(line));
+    }
+    for (auto& s : smooth) panel.series.push_back(std::move(s));
+    figure.panels.push_back(std::move(panel));
+  }
+  if (high > 0) {
+    for (auto& panel : figure.panels) panel.y_range = std::pair{low / 1.5, high * 1.5};
+  }
+  figure.columns = std::min<int>(3, static_cast<int>(figure.panels.size()));
+  const int rows = (static_cast<int>(figure.panels.size()) + figure.columns - 1) / figure.columns;
+  figure.width = std::max(900, 560 * figure.columns);
+  figure.height = 420 * rows + 60;
+  figure.title = "Training loss (smoothed; raw loss faint), " + subtitle;
+  return figure;
+}
+
+plot::Figure accuracy_figure(const std::vector<SummaryRow>& rows, const std::string& subtitle) {
+  plot::Figure figure;
+  figure.width = 900;
+  figure.height = 620;
+  figure.title = "Test accuracy against learning rate, " + subtitle;
+  plot::Panel panel;
+  panel.x_label = "learning rate (log scale)";
+  panel.y_label = "test accuracy (%), mean ± sd over seeds";
+  panel.log_x = true;
+  panel.legend = plot::Panel::Corner::BottomRight;
+  std::vector<std::string> optimizers;
+  std::vector<plot::Series> series;
+  for (const SummaryRow& row : rows) {
+    const int color = index_of(optimizers, row.optimizer);
+    if (static_cast<int>(series.size()) <= color) {
+      series.emplace_back();
+      series.back().label = row.optimizer;
+      series.back().color = color;
+      series.back().markers = true;
+    }
+    if (row.accuracy.n == 0) {
+      series[color].label = row.optimizer;  // every seed diverged at this rate: no point
+      continue;
+    }
+    series[color].x.push_back(row.lr);
+    series[color].y.push_back(100 * row.accuracy.mean);
+    series[color].y_err.push_back(100 * row.accuracy.sd);
+  }
+  for (auto& s : series) {
+    // Points in order of learning rate, so the line reads left to right.
+    std::vector<size_t> order(s.x.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return s.x[a] < s.x[b]; });
+    plot::Series sorted = s;
+    for (size_t i = 0; i < order.size(); ++i) {
+      sorted.x[i] = s.x[order[i]], sorted.y[i] = s.y[order[i]], sorted.y_err[i] = s.y_err[order[i]];
+    }
+    panel.series.push_back(std::move(sorted));
+  }
+  figure.panels.push_back(std::move(panel));
+  return figure;
+}
+
+plot::Figure lr_find_figure(const LrFindResult& result, const std::string& subtitle) {
+  plot::Figure figure;
+  figure.width = 900;
+  figure.height = 600;
+  figure.title = "Learning-rate range test, " + subtitle;
+  plot::Panel panel;
+  panel.x_label = "learning rate (log scale)";
+  panel.y_label = "training loss";
+  panel.log_x = true;
+  plot::Series raw, smoothed;
+  raw.faint = true;
+  raw.label = "loss of each batch";
+  smoothed.label = "smoothed (EMA, β 0.98)";
+  double high = 0;
+  for (const auto& p : result.points) {
+    raw.x.push_back(p.lr), raw.y.push_back(p.loss);
+    smoothed.x.push_back(p.lr), smoothed.y.push_back(p.smoothed);
+    high = std::max(high, p.smoothed);
+  }
+  panel.series = {raw, smoothed};
+  panel.marks.push_back({result.suggested_lr, fmt::format("suggested lr {:.3g} (steepest fall)", result.suggested_lr), 1});
+  panel.marks.push_back(
+      {result.min_loss_lr_div10, fmt::format("lr of the lowest loss / 10 = {:.3g}", result.min_loss_lr_div10), 2});
+  panel.y_range = std::pair{0.0, high * 1.1};
+  panel.legend = plot::Panel::Corner::BottomLeft;
+  figure.panels.push_back(std::move(panel));
+  return figure;
+}
+
+}  // namespace mnist

@@ -1,0 +1,26 @@
+#pragma once
+// The figures of `compare` and `lr-find`, built from their results.
+#include <string>
+#include <vector>
+
+#include "experiments/compare.h"
+#include "experiments/lr_find.h"
+#include "plot/figure.h"
+
+namespace mnist {
+
+// Smoothed training loss against step for every run: one panel per learning
+// rate (one panel in all when each optimizer ran at its own default), one
+// colour per optimizer, every seed drawn, the raw logged loss faint behind.
+plot::Figure loss_figure(const std::vector<RunSpec>& runs, const std::vector<RunRecord>& records, bool panel_per_lr,
+                         const std::string& subtitle);
+
+// Test accuracy against learning rate (log axis), one line per optimizer,
+// error bars of one standard deviation over the seeds.
+plot::Figure accuracy_figure(const std::vector<SummaryRow>& rows, const std::string& subtitle);
+
+// Loss against learning rate (log axis), raw and smoothed, with the
+// suggestion and min-loss/10 marked.
+plot::Figure lr_find_figure(const LrFindResult& result, const std::string& subtitle);
+
+}  // namespace mnist

@@ -1,0 +1,112 @@
+#include "experiments/lr_find.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "optim/schedule.h"
+#include "train/trainer.h"
+#include "util/error.h"
+
+namespace mnist {
+
+void LrFindConfig::check() const {
+  if (!(std::isfinite(start_lr) && start_lr > 0)) {
+    throw UsageError(fmt::format("--start-lr: must be a finite number > 0, got {}", start_lr));
+  }
+  if (!(std::isfinite(end_lr) && end_lr > start_lr)) {
+    throw UsageError(
+        fmt::format("--end-lr: must be a finite number above --start-lr ({:g}), got {}", start_lr, end_lr));
+  }
+  if (steps < 10 || steps > 1000000) {
+    throw UsageError(fmt::format("--steps: must be between 10 and 1000000, got {}", steps));
+  }
+  if (batch_size < 1 || batch_size > (1 << 20)) {
+    throw UsageError(fmt::format("--batch-size: must be between 1 and 1048576, got {}", batch_size));
+  }
+}
+
+double lr_find_rate(const LrFindConfig& config, int i) {
+  const double t = static_cast<double>(i) / (config.steps - 1);
+  return config.start_lr * std::pow(config.end_lr / config.start_lr, t);
+}
+
+void suggest_lr(LrFindResult& result) {
+  const auto& p = result.points;
+  const int n = static_cast<int>(p.size());
+  result.min_index = 0;
+  for (int i = 1; i < n; ++i) {
+    if (p[i].smoothed < p[result.min_index].smoothed) result.min_index = i;
+  }
+  // Skip the first 10% (the average is settling); look no further than the
+  // lowest loss, since past it the loss is rising whatever it does next.
+  const int begin = n / 10, end = std::min(n, result.min_index + 1);
+  if (end - begin < 3) {
+    throw Error(fmt::format(
+        "the loss reached its lowest point after {} of {} steps ({}), too early to judge; start from a smaller "
+        "--start-lr",
+        result.min_index + 1, n, result.stop_reason));
+  }
+  // d(smoothed)/d(log10 lr) as numpy.gradient computes it: central
+  // differences inside, one-sided at the ends of the slice.
+  double steepest = std::numeric_limits<double>::infinity();
+  for (int i = begin; i < end; ++i) {
+    const int lo = std::max(begin, i - 1), hi = std::min(end - 1, i + 1);
+    const double slope = (p[hi].smoothed - p[lo].smoothed) / (std::log10(p[hi].lr) - std::log10(p[lo].lr));
+    if (slope < steepest) {
+      steepest = slope;
+      result.suggested_index = i;
+    }
+  }
+  result.suggested_lr = p[result.suggested_index].lr;
+  result.min_loss_lr_div10 = p[result.min_index].lr / 10;
+}
+
+LrFindResult lr_find(const Network<float>& network, const OptimizerConfig& optimizer_config, const DataSplits& data,
+                     const LrFindConfig& config, ThreadPool& pool) {
+  config.check();
+  Network<float> net = network;  // the caller's model is never trained
+  TrainConfig train;
+  train.model = net.model();
+  train.optimizer = optimizer_config;
+  train.optimizer.lr = config.start_lr;
+  train.optimizer = train.optimizer.resolved();
+  train.batch_size = config.batch_size;
+  train.seed = config.seed;
+  ScheduleConfig constant;
+  constant = constant.resolved(config.start_lr);
+  auto optimizer = make_optimizer(train.optimizer, net.tensors());
+  Schedule schedule(constant, config.start_lr, 1, 1);
+  Trainer trainer(net, *optimizer, schedule, data, train, pool);
+
+  LrFindResult result;
+  result.stop_reason = "end_lr reached";
+  const int batches = batches_per_epoch(data.train.count, config.batch_size);
+  std::vector<uint32_t> order;
+  double average = 0, best = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < config.steps; ++i) {
+    const int epoch = i / batches, batch = i % batches;
+    if (batch == 0) order = epoch_order(data.train.count, config.seed, epoch, /*shuffle=*/true);
+    const auto [begin, end] = batch_range(data.train.count, config.batch_size, batch);
+    const double lr = lr_find_rate(config, i);
+    const double loss = trainer.step(std::span(order).subspan(begin, end - begin), lr);
+    if (!std::isfinite(loss)) {
+      result.stop_reason = "loss not finite";
+      break;
+    }
+    average = config.beta * average + (1 - config.beta) * loss;
+    const double smoothed = average / (1 - std::pow(config.beta, i + 1));
+    result.points.push_back({lr, loss, smoothed});
+    best = std::min(best, smoothed);
+    if (smoothed > config.stop_factor * best) {
+      result.stop_reason = fmt::format("loss exceeded {:g}x its minimum", config.stop_factor);
+      break;
+    }
+  }
+  suggest_lr(result);
+  return result;
+}
+
+}  // namespace mnist

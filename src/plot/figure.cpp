@@ -1,0 +1,273 @@
+#include "plot/figure.h"
+
+#include <fmt/format.h>
+#include <plplot.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+
+#include "io/file.h"
+#include "util/error.h"
+
+namespace mnist::plot {
+
+namespace {
+
+struct Rgb {
+  int r, g, b;
+};
+// Okabe-Ito, reordered so that the first colours are the most distinct.
+constexpr Rgb kPalette[kColors] = {{0, 114, 178}, {213, 94, 0},   {0, 158, 115}, {204, 121, 167},
+                                   {230, 159, 0}, {86, 180, 233}, {0, 0, 0},     {240, 228, 66}};
+// Colour map 0 layout.
+constexpr int kBackground = 0, kInk = 1, kGrid = 2, kFirstColor = 3, kFirstFaint = kFirstColor + kColors;
+
+Rgb faint(Rgb c) {  // 35% of the colour over white
+  auto mix = [](int v) { return static_cast<int>(std::lround(255 - 0.35 * (255 - v))); };
+  return {mix(c.r), mix(c.g), mix(c.b)};
+}
+
+double axis_value(double v, bool log) { return log ? std::log10(v) : v; }
+
+struct Range {
+  double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
+  void add(double v) {
+    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  }
+  Range padded(double share) const {
+    Range r = *this;
+    if (!std::isfinite(lo)) return {0, 1};
+    const double span = hi > lo ? hi - lo : std::max(1.0, std::abs(lo));
+    r.lo -= share * span;
+    r.hi += share * span;
+    return r;
+  }
+};
+
+// The points of a series that can be drawn on the panel's axes.
+void drawable(const Series& s, const Panel& p, std::vector<double>& x, std::vector<double>& y,
+              std::vector<double>* lo = nullptr, std::vector<double>* hi = nullptr) {
+  x.clear(), y.clear();
+  if (lo) lo->clear(), hi->clear();
+  for (size_t i = 0; i < s.x.size(); ++i) {
+    const double xv = s.x[i], yv = s.y[i];
+    if (!std::isfinite(xv) || !std::isfinite(yv) || (p.log_x && xv <= 0) || (p.log_y && yv <= 0)) continue;
+    x.push_back(axis_value(xv, p.log_x));
+    y.push_back(axis_value(yv, p.log_y));
+    if (lo) {
+      const double e = s.y_err.empty() ? 0 : s.y_err[i];
+      lo->push_back(axis_value(p.log_y ? std::max(yv - e, yv / 10) : yv - e, p.log_y));
+      hi->push_back(axis_value(yv + e, p.log_y));
+    }
+  }
+}
+
+// Grid lines and labels of a log axis (range in log10 units) at "nice"
+// values; other is the range of the other axis.
+void log_axis_labels(bool x_axis, Range range, Range other) {
+  const double span = range.hi - range.lo;
+  const std::vector<double> mantissas = span > 4 ? std::vector<double>{1} : std::vector<double>{1, 2, 5};
+  for (int k = static_cast<int>(std::floor(range.lo)); k <= static_cast<int>(std::ceil(range.hi)); ++k) {
+    for (double m : mantissas) {
+      const double v = std::log10(m) + k;
+      if (v < range.lo || v > range.hi) continue;
+      const double frac = (v - range.lo) / span;
+      const double xs[2] = {v, v}, ys[2] = {other.lo, other.hi};
+      plcol0(kGrid);
+      plwidth(0.5);
+      if (x_axis) {
+        plline(2, xs, ys);
+      } else {
+        plline(2, ys, xs);
+      }
+      plcol0(kInk);
+      const std::string text = fmt::format("{:g}", m * std::pow(10.0, k));
+      if (x_axis) {
+        plmtex("b", 1.6, frac, 0.5, text.c_str());
+      } else {
+        plmtex("lv", 0.6, frac, 1.0, text.c_str());
+      }
+    }
+  }
+}
+
+PLINT legend_position(Panel::Corner corner) {
+  using C = Panel::Corner;
+  const PLINT vertical = corner == C::TopRight || corner == C::TopLeft ? PL_POSITION_TOP : PL_POSITION_BOTTOM;
+  const PLINT horizontal = corner == C::TopRight || corner == C::BottomRight ? PL_POSITION_RIGHT : PL_POSITION_LEFT;
+  return vertical | horizontal | PL_POSITION_INSIDE;
+}
+
+void draw_panel(const Panel& p, double vx0, double vx1, double vy0, double vy1) {
+  std::vector<double> x, y, lo, hi;
+  Range xr, yr;
+  for (const Series& s : p.series) {
+    drawable(s, p, x, y, &lo, &hi);
+    for (double v : x) xr.add(v);
+    for (size_t i = 0; i < y.size(); ++i) yr.add(lo[i]), yr.add(hi[i]);
+  }
+  for (const Mark& m : p.marks) xr.add(axis_value(m.x, p.log_x));
+  xr = p.log_x ? xr.padded(0.02) : xr.padded(0.01);
+  yr = yr.padded(0.04);
+  if (p.y_range) yr = {axis_value(p.y_range->first, p.log_y), axis_value(p.y_range->second, p.log_y)};
+
+  plvpor(vx0, vx1, vy0, vy1);
+  plwind(xr.lo, xr.hi, yr.lo, yr.hi);
+  // Log axes are labelled here at 1, 2 and 5 times powers of ten (PLplot
+  // would label only whole decades); linear axes by PLplot.
+  const std::string xopt = p.log_x ? "l" : "n", yopt = p.log_y ? "l" : "nv";
+  plcol0(kGrid);
+  plwidth(0.5);
+  plbox(p.log_x ? "" : "g", 0, 0, p.log_y ? "" : "g", 0, 0);
+  if (p.log_x) log_axis_labels(true, xr, yr);
+  if (p.log_y) log_axis_labels(false, yr, xr);
+  plcol0(kInk);
+  plwidth(1);
+  plbox(("bcst" + xopt).c_str(), 0, 0, ("bcst" + yopt).c_str(), 0, 0);
+  plmtex("b", 3.4, 0.5, 0.5, p.x_label.c_str());
+  plmtex("l", 5.0, 0.5, 0.5, p.y_label.c_str());
+  plmtex("t", 1.0, 0.5, 0.5, p.title.c_str());
+
+  // Faint series first, so the others are drawn over them.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const Series& s : p.series) {
+      if (s.faint != (pass == 0)) continue;
+      drawable(s, p, x, y, &lo, &hi);
+      if (x.empty()) continue;
+      plcol0((s.faint ? kFirstFaint : kFirstColor) + s.color % kColors);
+      plwidth(s.faint ? 0.8 : 2.0);
+      if (x.size() > 1) plline(static_cast<PLINT>(x.size()), x.data(), y.data());
+      if (!s.y_err.empty()) {
+        plwidth(1.5);
+        plerry(static_cast<PLINT>(x.size()), x.data(), lo.data(), hi.data());
+      }
+      if (s.markers || x.size() == 1) plpoin(static_cast<PLINT>(x.size()), x.data(), y.data(), 17);
+    }
+  }
+  for (const Mark& m : p.marks) {
+    const double mx = axis_value(m.x, p.log_x);
+    const double mxs[2] = {mx, mx}, mys[2] = {yr.lo, yr.hi};
+    plcol0(kFirstColor + m.color % kColors);
+    plwidth(1.5);
+    pllsty(2);
+    plline(2, mxs, mys);
+    pllsty(1);
+  }
+
+  // The legend: one entry per labelled series.
+  std::vector<PLINT> opts, text_colors, line_colors, line_styles, symbol_colors, symbol_numbers;
+  std::vector<PLFLT> line_widths, symbol_scales;
+  std::vector<const char*> texts, symbols;
+  for (const Series& s : p.series) {
+    if (s.label.empty()) continue;
+    const int color = (s.faint ? kFirstFaint : kFirstColor) + s.color % kColors;
+    opts.push_back(PL_LEGEND_LINE | (s.markers ? PL_LEGEND_SYMBOL : 0));
+    texts.push_back(s.label.c_str());
+    text_colors.push_back(kInk);
+    line_colors.push_back(color);
+    line_styles.push_back(1);
+    line_widths.push_back(s.faint ? 0.8 : 2.0);
+    symbol_colors.push_back(color);
+    symbol_scales.push_back(1.0);
+    symbol_numbers.push_back(1);
+    symbols.push_back("#(728)");
+  }
+  for (const Mark& m : p.marks) {  // dashed lines in the legend
+    const int color = kFirstColor + m.color % kColors;
+    opts.push_back(PL_LEGEND_LINE);
+    texts.push_back(m.label.c_str());
+    text_colors.push_back(kInk);
+    line_colors.push_back(color);
+    line_styles.push_back(2);
+    line_widths.push_back(1.5);
+    symbol_colors.push_back(color);
+    symbol_scales.push_back(1.0);
+    symbol_numbers.push_back(1);
+    symbols.push_back("");
+  }
+  if (!texts.empty()) {
+    PLFLT width = 0, height = 0;
+    plwidth(1);
+    pllegend(&width, &height, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
+             legend_position(p.legend), 0.02, 0.03,
+             0.06, kBackground, kInk, 1, 0, 0, static_cast<PLINT>(texts.size()), opts.data(), 1.0, 0.9, 2.0, 0.0,
+             text_colors.data(), texts.data(), nullptr, nullptr, nullptr, nullptr, line_colors.data(),
+             line_styles.data(), line_widths.data(), symbol_colors.data(), symbol_scales.data(), symbol_numbers.data(),
+             symbols.data());
+  }
+}
+
+void draw(const Figure& f, const char* device, const std::string& file) {
+  PLINT stream = 0;
+  plmkstrm(&stream);
+  plsdev(device);
+  plsfnam(file.c_str());
+  plspage(0, 0, f.width, f.height, 0, 0);
+  plscmap0n(kFirstFaint + kColors);
+  plscol0(kBackground, 255, 255, 255);
+  plscol0(kInk, 0, 0, 0);
+  plscol0(kGrid, 225, 225, 225);
+  for (int i = 0; i < kColors; ++i) {
+    const Rgb c = kPalette[i], l = faint(c);
+    plscol0(kFirstColor + i, c.r, c.g, c.b);
+    plscol0(kFirstFaint + i, l.r, l.g, l.b);
+  }
+  plinit();
+  plfontld(1);
+  plschr(0, 0.75);
+  pladv(0);
+  const double title_band = f.title.empty() ? 0.0 : 50.0 / f.height;
+  const int columns = std::max(1, f.columns);
+  const int rows = (static_cast<int>(f.panels.size()) + columns - 1) / columns;
+  // Margins inside each cell, in pixels: room for tick labels and titles.
+  const double left = 85.0 / f.width, right = 20.0 / f.width, top = 35.0 / f.height, bottom = 60.0 / f.height;
+  for (size_t i = 0; i < f.panels.size(); ++i) {
+    const int r = static_cast<int>(i) / columns, c = static_cast<int>(i) % columns;
+    const double cw = 1.0 / columns, ch = (1.0 - title_band) / rows;
+    const double x0 = c * cw, y1 = 1.0 - title_band - r * ch;
+    draw_panel(f.panels[i], x0 + left, x0 + cw - right, y1 - ch + bottom, y1 - top);
+  }
+  if (!f.title.empty()) {
+    plvpor(0, 1, 1 - title_band, 1);
+    plwind(0, 1, 0, 1);
+    plcol0(kInk);
+    plschr(0, 1.0);
+    plptex(0.5, 0.35, 1, 0, 0.5, f.title.c_str());
+  }
+  plend1();
+}
+
+int on_plplot_error(const char* message) {
+  std::fprintf(stderr, "mnist: plotting failed: %s\n", message);
+  return 1;
+}
+
+}  // namespace
+
+void save(const Figure& figure, const std::string& stem) {
+  plsexit(on_plplot_error);
+  for (const auto& [device, ext] : {std::pair{"pngcairo", ".png"}, std::pair{"svgcairo", ".svg"}}) {
+    const std::string path = stem + ext;
+    check_writable(path);
+    // PLplot writes its file itself: draw into a private name, then publish
+    // the bytes atomically.
+    const std::string scratch = fmt::format("{}.plot-{}{}", stem, ::getpid(), ext);
+    draw(figure, device, scratch);
+    try {
+      const std::string bytes = read_file(scratch);
+      std::filesystem::remove(scratch);
+      if (bytes.empty()) throw Error(path + ": the plot came out empty");
+      write_file_atomic(path, bytes);
+    } catch (...) {
+      std::error_code ec;
+      std::filesystem::remove(scratch, ec);
+      throw;
+    }
+  }
+}
+
+}  // namespace mnist::plot

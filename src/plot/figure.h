@@ -1,0 +1,53 @@
+#pragma once
+// Line charts drawn with PLplot's cairo drivers: a figure of one or more
+// panels, each with lines, error bars, markers, vertical marks and a legend,
+// saved as PNG and SVG. Plotting only lays out what the caller computed;
+// experiments/ decide what to draw.
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mnist::plot {
+
+// Colours for series: distinct on white and for the common colour-vision
+// deficiencies (Okabe and Ito's palette).
+constexpr int kColors = 8;
+
+struct Series {
+  std::string label;  // empty: not in the legend
+  std::vector<double> x, y;
+  std::vector<double> y_err;  // if not empty: error bars of +-y_err
+  int color = 0;              // 0 .. kColors-1
+  bool faint = false;         // a thin, light line behind the others
+  bool markers = false;       // a marker at each point
+};
+
+struct Mark {  // a dashed vertical line across the panel at x, named in the legend
+  double x;
+  std::string label;
+  int color = 0;
+};
+
+struct Panel {
+  std::string title, x_label, y_label;
+  bool log_x = false, log_y = false;
+  std::vector<Series> series;
+  std::vector<Mark> marks;
+  std::optional<std::pair<double, double>> y_range;  // default: fits the data
+  enum class Corner { TopRight, BottomRight, BottomLeft, TopLeft };
+  Corner legend = Corner::TopRight;
+};
+
+struct Figure {
+  std::string title;
+  int width = 1200, height = 800;  // pixels in the PNG, points in the SVG
+  int columns = 1;
+  std::vector<Panel> panels;
+};
+
+// Draws the figure into stem.png and stem.svg, each written atomically.
+// Throws Error naming the file that could not be written.
+void save(const Figure& figure, const std::string& stem);
+
+}  // namespace mnist::plot
