@@ -13,9 +13,9 @@ build=1
 
 packages=(
   build-essential cmake pkg-config
-  libopenblas-dev zlib1g-dev libfmt-dev libcli11-dev nlohmann-json3-dev libsimdjson-dev libstb-dev
+  libopenblas-dev zlib1g-dev libdeflate-dev libfmt-dev libcli11-dev nlohmann-json3-dev libsimdjson-dev libstb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libplplot-dev plplot-driver-cairo
+  libplplot-dev plplot-driver-cairo fonts-dejavu-core
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -83,6 +83,18 @@ TEST(Gzip, ReadsCompressedAndRefusesDamagedStreams) {
   EXPECT_EQ(read_maybe_gzip(dir.file("a.gz")), raw);
   write(dir.file("b.gz"), gz + gz);  // two members, like `cat a.gz a.gz`
   EXPECT_EQ(read_maybe_gzip(dir.file("b.gz")), raw + raw);
+  // Zero padding after the last member (tape blocks) is accepted, as gzip -d
+  // does; anything else after it is not.
+  write(dir.file("z.gz"), gz + std::string(512, '\0'));
+  EXPECT_EQ(read_maybe_gzip(dir.file("z.gz")), raw);
+  write(dir.file("g.gz"), gz + "junk");
+  expect_error([&] { read_maybe_gzip(dir.file("g.gz")); }, {"g.gz", "gzip"});
+  // A large first member and a tiny last one: the last trailer's size is a
+  // poor guess, and the buffer must grow.
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  write(dir.file("m.gz"), gzip_compress(big) + gzip_compress("end"));
+  EXPECT_EQ(read_maybe_gzip(dir.file("m.gz")), big + "end");
   write(dir.file("t.gz"), gz.substr(0, gz.size() / 2));
   expect_error([&] { read_maybe_gzip(dir.file("t.gz")); }, {"t.gz", "truncated gzip"});
   std::string corrupt = gz;

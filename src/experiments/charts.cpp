@@ -16,6 +16,20 @@ int index_of(std::vector<std::string>& names, const std::string& name) {
   return static_cast<int>(names.size()) - 1;
 }
 
+// A figure of one panel whose x axis is the learning rate, on a log scale.
+plot::Figure learning_rate_figure(int width, int height, std::string title, std::string y_label) {
+  plot::Figure figure;
+  figure.width = width;
+  figure.height = height;
+  figure.title = std::move(title);
+  plot::Panel panel;
+  panel.x_label = "learning rate (log scale)";
+  panel.y_label = std::move(y_label);
+  panel.log_x = true;
+  figure.panels.push_back(std::move(panel));
+  return figure;
+}
+
 }  // namespace
 
 plot::Figure loss_figure(const std::vector<RunSpec>& runs, const std::vector<RunRecord>& records, bool panel_per_lr,
@@ -75,14 +89,9 @@ plot::Figure loss_figure(const std::vector<RunSpec>& runs, const std::vector<Run
 }
 
 plot::Figure accuracy_figure(const std::vector<SummaryRow>& rows, const std::string& subtitle) {
-  plot::Figure figure;
-  figure.width = 900;
-  figure.height = 620;
-  figure.title = "Test accuracy against learning rate, " + subtitle;
-  plot::Panel panel;
-  panel.x_label = "learning rate (log scale)";
-  panel.y_label = "test accuracy (%), mean ± sd over seeds";
-  panel.log_x = true;
+  plot::Figure figure = learning_rate_figure(900, 620, "Test accuracy against learning rate, " + subtitle,
+                                             "test accuracy (%), mean ± sd over seeds");
+  plot::Panel& panel = figure.panels.front();
   panel.legend = plot::Panel::Corner::BottomRight;
   std::vector<std::string> optimizers;
   std::vector<plot::Series> series;
@@ -94,10 +103,7 @@ plot::Figure accuracy_figure(const std::vector<SummaryRow>& rows, const std::str
       series.back().color = color;
       series.back().markers = true;
     }
-    if (row.accuracy.n == 0) {
-      series[color].label = row.optimizer;  // every seed diverged at this rate: no point
-      continue;
-    }
+    if (row.accuracy.n == 0) continue;  // every seed diverged at this rate: no point
     series[color].x.push_back(row.lr);
     series[color].y.push_back(100 * row.accuracy.mean);
     series[color].y_err.push_back(100 * row.accuracy.sd);
@@ -113,19 +119,12 @@ plot::Figure accuracy_figure(const std::vector<SummaryRow>& rows, const std::str
     }
     panel.series.push_back(std::move(sorted));
   }
-  figure.panels.push_back(std::move(panel));
   return figure;
 }
 
 plot::Figure lr_find_figure(const LrFindResult& result, const std::string& subtitle) {
-  plot::Figure figure;
-  figure.width = 900;
-  figure.height = 600;
-  figure.title = "Learning-rate range test, " + subtitle;
-  plot::Panel panel;
-  panel.x_label = "learning rate (log scale)";
-  panel.y_label = "training loss";
-  panel.log_x = true;
+  plot::Figure figure = learning_rate_figure(900, 600, "Learning-rate range test, " + subtitle, "training loss");
+  plot::Panel& panel = figure.panels.front();
   plot::Series raw, smoothed;
   raw.faint = true;
   raw.label = "loss of each batch";
@@ -137,12 +136,12 @@ plot::Figure lr_find_figure(const LrFindResult& result, const std::string& subti
     high = std::max(high, p.smoothed);
   }
   panel.series = {raw, smoothed};
-  panel.marks.push_back({result.suggested_lr, fmt::format("suggested lr {:.3g} (steepest fall)", result.suggested_lr), 1});
+  panel.marks.push_back(
+      {result.suggested_lr, fmt::format("suggested lr {:.3g} (steepest fall)", result.suggested_lr), 1});
   panel.marks.push_back(
       {result.min_loss_lr_div10, fmt::format("lr of the lowest loss / 10 = {:.3g}", result.min_loss_lr_div10), 2});
   panel.y_range = std::pair{0.0, high * 1.1};
   panel.legend = plot::Panel::Corner::BottomLeft;
-  figure.panels.push_back(std::move(panel));
   return figure;
 }
 

@@ -24,6 +24,7 @@ struct Rgb {
 constexpr Rgb kPalette[kColors] = {{0, 114, 178}, {213, 94, 0},   {0, 158, 115}, {204, 121, 167},
                                    {230, 159, 0}, {86, 180, 233}, {0, 0, 0},     {240, 228, 66}};
 // Colour map 0 layout.
+constexpr double kTextPixels = 12, kTitlePixels = 16;  // text heights
 constexpr int kBackground = 0, kInk = 1, kGrid = 2, kFirstColor = 3, kFirstFaint = kFirstColor + kColors;
 
 Rgb faint(Rgb c) {  // 35% of the colour over white
@@ -102,7 +103,9 @@ PLINT legend_position(Panel::Corner corner) {
   return vertical | horizontal | PL_POSITION_INSIDE;
 }
 
-void draw_panel(const Panel& p, double vx0, double vx1, double vy0, double vy1) {
+// text_scale: PLplot's character scale that gives kTextPixels-high text
+// (pllegend sets the scale itself rather than using the current one).
+void draw_panel(const Panel& p, double vx0, double vx1, double vy0, double vy1, double text_scale) {
   std::vector<double> x, y, lo, hi;
   Range xr, yr;
   for (const Series& s : p.series) {
@@ -194,7 +197,7 @@ void draw_panel(const Panel& p, double vx0, double vx1, double vy0, double vy1) 
     plwidth(1);
     pllegend(&width, &height, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
              legend_position(p.legend), 0.02, 0.03,
-             0.06, kBackground, kInk, 1, 0, 0, static_cast<PLINT>(texts.size()), opts.data(), 1.0, 0.9, 2.0, 0.0,
+             0.06, kBackground, kInk, 1, 0, 0, static_cast<PLINT>(texts.size()), opts.data(), 1.0, text_scale, 2.0, 0.0,
              text_colors.data(), texts.data(), nullptr, nullptr, nullptr, nullptr, line_colors.data(),
              line_styles.data(), line_widths.data(), symbol_colors.data(), symbol_scales.data(), symbol_numbers.data(),
              symbols.data());
@@ -218,7 +221,10 @@ void draw(const Figure& f, const char* device, const std::string& file) {
   }
   plinit();
   plfontld(1);
-  plschr(0, 0.75);
+  // PLplot's cairo text is (width + height) / 100 pixels high at scale 1:
+  // scale it so that text is the same size in every figure.
+  const double px = (f.width + f.height) / 100.0;
+  plschr(0, kTextPixels / px);
   pladv(0);
   const double title_band = f.title.empty() ? 0.0 : 50.0 / f.height;
   const int columns = std::max(1, f.columns);
@@ -229,13 +235,13 @@ void draw(const Figure& f, const char* device, const std::string& file) {
     const int r = static_cast<int>(i) / columns, c = static_cast<int>(i) % columns;
     const double cw = 1.0 / columns, ch = (1.0 - title_band) / rows;
     const double x0 = c * cw, y1 = 1.0 - title_band - r * ch;
-    draw_panel(f.panels[i], x0 + left, x0 + cw - right, y1 - ch + bottom, y1 - top);
+    draw_panel(f.panels[i], x0 + left, x0 + cw - right, y1 - ch + bottom, y1 - top, kTextPixels / px);
   }
   if (!f.title.empty()) {
     plvpor(0, 1, 1 - title_band, 1);
     plwind(0, 1, 0, 1);
     plcol0(kInk);
-    plschr(0, 1.0);
+    plschr(0, kTitlePixels / px);
     plptex(0.5, 0.35, 1, 0, 0.5, f.title.c_str());
   }
   plend1();
