@@ -207,6 +207,7 @@ TEST(Grid, ADivergedRunIsRecordedNotFatal) {
   const RunRecord rec = read_run(run_path(dir.path().string(), runs[0]));
   EXPECT_TRUE(rec.finished);
   EXPECT_TRUE(rec.diverged);
+  EXPECT_GT(rec.seconds, 0);  // the time it trained before diverging
   const auto rows = summarize(runs, {rec}, 0.1);
   EXPECT_EQ(rows[0].diverged, 1);
   EXPECT_EQ(rows[0].accuracy.n, 0);
@@ -367,14 +368,16 @@ TEST(Plot, ComparisonFiguresHaveAPanelPerLearningRate) {
   const plot::Figure loss = loss_figure(runs, records, true, "test");
   ASSERT_EQ(loss.panels.size(), 3u);
   EXPECT_EQ(loss.panels[0].title, "learning rate 0.1");
-  // Per panel: a raw and a smoothed line per run, one legend entry per optimizer.
+  // Per panel: a raw and a smoothed line per run; one legend for the figure,
+  // an entry per optimizer.
   EXPECT_EQ(loss.panels[0].series.size(), 8u);
-  EXPECT_EQ(std::count_if(loss.panels[0].series.begin(), loss.panels[0].series.end(),
-                          [](const plot::Series& s) { return !s.label.empty(); }),
-            2);
+  ASSERT_EQ(loss.legend.size(), 2u);
+  EXPECT_EQ(loss.legend[1].label, "adam");
+  EXPECT_EQ(loss.legend[1].color, 1);
   const plot::Figure acc = accuracy_figure(summarize(runs, records, 0.1), "test");
-  ASSERT_EQ(acc.panels.size(), 1u);
+  ASSERT_EQ(acc.panels.size(), 2u);  // all runs, and a close-up of the best
   EXPECT_TRUE(acc.panels[0].log_x);
+  EXPECT_EQ(acc.panels[1].y_range, (std::pair{87.5, 90.5}));
   ASSERT_EQ(acc.panels[0].series.size(), 2u);
   EXPECT_EQ(acc.panels[0].series[0].x, (std::vector<double>{0.001, 0.01, 0.1}));  // sorted by lr
 }

@@ -257,8 +257,8 @@ std::string summary_markdown(const std::vector<SummaryRow>& rows, double loss_th
     }
     steps = r.reached == 0 ? "never" : fmt::format("{:.0f}", r.steps_to_threshold.mean);
     if (r.reached > 0 && r.reached < r.runs) steps += fmt::format(" ({} of {} runs)", r.reached, r.runs);
-    out += fmt::format("| {} | {:g} | {} | {} | {} | {:.3g} |\n", r.optimizer, r.lr, accuracy, loss, steps,
-                       r.seconds.mean);
+    out += fmt::format("| {} | {:g} | {} | {} | {} | {} |\n", r.optimizer, r.lr, accuracy, loss, steps,
+                       fmt::format(fmt::runtime(r.seconds.mean >= 1 ? "{:.1f}" : "{:.2f}"), r.seconds.mean));
   }
   return out;
 }

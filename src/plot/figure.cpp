@@ -21,8 +21,9 @@ struct Rgb {
   int r, g, b;
 };
 // Okabe-Ito, reordered so that the first colours are the most distinct.
+// Black comes fifth so that no two of the first six share a hue family.
 constexpr Rgb kPalette[kColors] = {{0, 114, 178}, {213, 94, 0},   {0, 158, 115}, {204, 121, 167},
-                                   {230, 159, 0}, {86, 180, 233}, {0, 0, 0},     {240, 228, 66}};
+                                   {0, 0, 0},     {86, 180, 233}, {230, 159, 0}, {240, 228, 66}};
 // Colour map 0 layout.
 constexpr double kTextPixels = 12, kTitlePixels = 16;  // text heights
 constexpr int kBackground = 0, kInk = 1, kGrid = 2, kFirstColor = 3, kFirstFaint = kFirstColor + kColors;
@@ -103,6 +104,44 @@ PLINT legend_position(Panel::Corner corner) {
   return vertical | horizontal | PL_POSITION_INSIDE;
 }
 
+// A legend of the labelled series (solid lines, with a marker if theirs
+// have one) and the marks (dashed), in nrow rows at position in the current
+// viewport. Boxed when it sits inside a panel.
+void draw_legend(const std::vector<Series>& series, const std::vector<Mark>& marks, PLINT position, int nrow,
+                 double text_scale) {
+  std::vector<PLINT> opts, text_colors, line_colors, line_styles, symbol_colors, symbol_numbers;
+  std::vector<PLFLT> line_widths, symbol_scales;
+  std::vector<const char*> texts, symbols;
+  auto add = [&](const std::string& label, int color, int style, double width, bool marker) {
+    opts.push_back(PL_LEGEND_LINE | (marker ? PL_LEGEND_SYMBOL : 0));
+    texts.push_back(label.c_str());
+    text_colors.push_back(kInk);
+    line_colors.push_back(color);
+    line_styles.push_back(style);
+    line_widths.push_back(width);
+    symbol_colors.push_back(color);
+    symbol_scales.push_back(1.0);
+    symbol_numbers.push_back(1);
+    symbols.push_back(marker ? "#(728)" : "");
+  };
+  for (const Series& s : series) {
+    if (!s.label.empty()) {
+      add(s.label, (s.faint ? kFirstFaint : kFirstColor) + s.color % kColors, 1, s.faint ? 0.8 : 2.0, s.markers);
+    }
+  }
+  for (const Mark& m : marks) add(m.label, kFirstColor + m.color % kColors, 2, 1.5, false);
+  if (texts.empty()) return;
+  const auto n = static_cast<PLINT>(texts.size());
+  const bool inside = (position & PL_POSITION_INSIDE) != 0 && (position & (PL_POSITION_LEFT | PL_POSITION_RIGHT));
+  PLFLT width = 0, height = 0;
+  plwidth(1);
+  pllegend(&width, &height, (inside ? PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX : 0) | PL_LEGEND_ROW_MAJOR,
+           position, inside ? 0.02 : 0.0, inside ? 0.03 : 0.0, 0.04, kBackground, kInk, 1, nrow, (n + nrow - 1) / nrow,
+           n, opts.data(), 1.0, text_scale, 2.0, 0.0, text_colors.data(), texts.data(), nullptr, nullptr, nullptr,
+           nullptr, line_colors.data(), line_styles.data(), line_widths.data(), symbol_colors.data(),
+           symbol_scales.data(), symbol_numbers.data(), symbols.data());
+}
+
 // text_scale: PLplot's character scale that gives kTextPixels-high text
 // (pllegend sets the scale itself rather than using the current one).
 void draw_panel(const Panel& p, double vx0, double vx1, double vy0, double vy1, double text_scale) {
@@ -161,47 +200,7 @@ void draw_panel(const Panel& p, double vx0, double vx1, double vy0, double vy1, 
     pllsty(1);
   }
 
-  // The legend: one entry per labelled series.
-  std::vector<PLINT> opts, text_colors, line_colors, line_styles, symbol_colors, symbol_numbers;
-  std::vector<PLFLT> line_widths, symbol_scales;
-  std::vector<const char*> texts, symbols;
-  for (const Series& s : p.series) {
-    if (s.label.empty()) continue;
-    const int color = (s.faint ? kFirstFaint : kFirstColor) + s.color % kColors;
-    opts.push_back(PL_LEGEND_LINE | (s.markers ? PL_LEGEND_SYMBOL : 0));
-    texts.push_back(s.label.c_str());
-    text_colors.push_back(kInk);
-    line_colors.push_back(color);
-    line_styles.push_back(1);
-    line_widths.push_back(s.faint ? 0.8 : 2.0);
-    symbol_colors.push_back(color);
-    symbol_scales.push_back(1.0);
-    symbol_numbers.push_back(1);
-    symbols.push_back("#(728)");
-  }
-  for (const Mark& m : p.marks) {  // dashed lines in the legend
-    const int color = kFirstColor + m.color % kColors;
-    opts.push_back(PL_LEGEND_LINE);
-    texts.push_back(m.label.c_str());
-    text_colors.push_back(kInk);
-    line_colors.push_back(color);
-    line_styles.push_back(2);
-    line_widths.push_back(1.5);
-    symbol_colors.push_back(color);
-    symbol_scales.push_back(1.0);
-    symbol_numbers.push_back(1);
-    symbols.push_back("");
-  }
-  if (!texts.empty()) {
-    PLFLT width = 0, height = 0;
-    plwidth(1);
-    pllegend(&width, &height, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
-             legend_position(p.legend), 0.02, 0.03,
-             0.06, kBackground, kInk, 1, 0, 0, static_cast<PLINT>(texts.size()), opts.data(), 1.0, text_scale, 2.0, 0.0,
-             text_colors.data(), texts.data(), nullptr, nullptr, nullptr, nullptr, line_colors.data(),
-             line_styles.data(), line_widths.data(), symbol_colors.data(), symbol_scales.data(), symbol_numbers.data(),
-             symbols.data());
-  }
+  draw_legend(p.series, p.marks, legend_position(p.legend), 1, text_scale);
 }
 
 void draw(const Figure& f, const char* device, const std::string& file) {
@@ -227,21 +226,34 @@ void draw(const Figure& f, const char* device, const std::string& file) {
   plschr(0, kTextPixels / px);
   pladv(0);
   const double title_band = f.title.empty() ? 0.0 : 50.0 / f.height;
+  // The figure's legend, in rows of up to 6 under the title.
+  const int legend_rows = (static_cast<int>(f.legend.size()) + 5) / 6;
+  const double legend_band = 24.0 * legend_rows / f.height;
   const int columns = std::max(1, f.columns);
   const int rows = (static_cast<int>(f.panels.size()) + columns - 1) / columns;
   // Margins inside each cell, in pixels: room for tick labels and titles.
   const double left = 85.0 / f.width, right = 20.0 / f.width, top = 35.0 / f.height, bottom = 60.0 / f.height;
   for (size_t i = 0; i < f.panels.size(); ++i) {
     const int r = static_cast<int>(i) / columns, c = static_cast<int>(i) % columns;
-    const double cw = 1.0 / columns, ch = (1.0 - title_band) / rows;
-    const double x0 = c * cw, y1 = 1.0 - title_band - r * ch;
+    const double cw = 1.0 / columns, ch = (1.0 - title_band - legend_band) / rows;
+    const double x0 = c * cw, y1 = 1.0 - title_band - legend_band - r * ch;
     draw_panel(f.panels[i], x0 + left, x0 + cw - right, y1 - ch + bottom, y1 - top, kTextPixels / px);
+  }
+  if (legend_rows > 0) {
+    // About 170 pixels an entry, centred.
+    const double share = std::min(0.96, std::min<double>(6, f.legend.size()) * 170.0 / f.width);
+    plvpor(0.5 - share / 2, 0.5 + share / 2, 1 - title_band - legend_band, 1 - title_band);
+    plwind(0, 1, 0, 1);
+    draw_legend(f.legend, {}, PL_POSITION_TOP | PL_POSITION_INSIDE, legend_rows, kTextPixels / px);
   }
   if (!f.title.empty()) {
     plvpor(0, 1, 1 - title_band, 1);
     plwind(0, 1, 0, 1);
     plcol0(kInk);
-    plschr(0, kTitlePixels / px);
+    // Smaller type for a title too long for the width (DejaVu Sans glyphs
+    // average a little over half their height).
+    const double fit = (f.width - 40) / (0.56 * static_cast<double>(f.title.size()));
+    plschr(0, std::min(kTitlePixels, fit) / px);
     plptex(0.5, 0.35, 1, 0, 0.5, f.title.c_str());
   }
   plend1();

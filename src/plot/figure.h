@@ -44,6 +44,9 @@ struct Figure {
   int width = 1200, height = 800;  // pixels in the PNG, points in the SVG
   int columns = 1;
   std::vector<Panel> panels;
+  // A legend for the whole figure, under the title (label, colour, faint,
+  // markers of each entry), for panels that share their series' meaning.
+  std::vector<Series> legend;
 };
 
 // Draws the figure into stem.png and stem.svg, each written atomically.

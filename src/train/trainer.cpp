@@ -213,6 +213,7 @@ bool Trainer::run(const TrainCallbacks& callbacks) {
       const double lr = schedule_.lr(state_.step);
       const double loss = step(std::span(order).subspan(begin, end - begin), lr);
       if (!std::isfinite(loss) || loss > 10 * std::log(static_cast<double>(network_.classes()))) {
+        state_.seconds = elapsed();
         throw Diverged(fmt::format("training diverged at step {} (epoch {}, batch {}): the loss is {}", state_.step,
                                    state_.epoch, state_.batch, loss),
                        state_.step, loss);
