@@ -139,7 +139,9 @@ TEST(Grid, SummaryAgreesWithTheRunFilesAndRerunsSkipFinishedRuns) {
   options.jobs = 2;
   int trained = 0, skipped = 0;
   GridCallbacks callbacks;
-  callbacks.on_run_done = [&](const RunSpec&, const RunRecord&, bool was_skipped) { ++(was_skipped ? skipped : trained); };
+  callbacks.on_run_done = [&](const RunSpec&, const RunRecord&, bool was_skipped) {
+    ++(was_skipped ? skipped : trained);
+  };
   ASSERT_TRUE(run_grid(runs, data, dir.path().string(), options, callbacks));
   EXPECT_EQ(trained, 8);
   std::vector<RunRecord> records;
@@ -237,8 +239,33 @@ TEST(LrFind, SuggestsTheSteepestFallBeforeTheMinimum) {
     r.points.push_back({std::pow(10.0, log_lr), loss, loss});
   }
   suggest_lr(r);
+  EXPECT_EQ(r.warning, "");
   EXPECT_NEAR(std::log10(r.suggested_lr), -2, 0.06 + 1e-9);
   EXPECT_NEAR(std::log10(r.min_loss_lr_div10), -2, 0.06 + 1e-9);  // minimum at 1e-1
+}
+
+// A trained model: the loss only wobbles, then rises. Its steepest "fall"
+// is noise, and the result says so; a real fall of the same noise is not
+// flagged.
+TEST(LrFind, WarnsWhenTheLossHardlyFallsBeforeRising) {
+  auto curve = [](double drop) {
+    LrFindResult r;
+    double average = 0;
+    for (int i = 0; i < 100; ++i) {
+      const double log_lr = -6 + 6.0 * i / 99;
+      // A slight drift down (so the lowest point is not among the first),
+      // the drop if any, and the blow-up past lr 0.1.
+      const double trend = 0.15 - 0.005 * std::min(i, 82) / 82.0 - drop / (1 + std::exp(-4 * (log_lr + 2))) +
+                           (log_lr > -1 ? 2 * (log_lr + 1) : 0);
+      const double loss = trend + 0.04 * std::sin(7.0 * i);  // batch-to-batch noise
+      average = 0.98 * average + 0.02 * loss;
+      r.points.push_back({std::pow(10.0, log_lr), loss, average / (1 - std::pow(0.98, i + 1))});
+    }
+    suggest_lr(r);
+    return r;
+  };
+  EXPECT_NE(curve(0).warning.find("fell by only"), std::string::npos) << curve(0).warning;
+  EXPECT_EQ(curve(0.1).warning, "");
 }
 
 TEST(LrFind, RefusesToJudgeWhenTheLossBottomsOutAtOnce) {

@@ -60,6 +60,7 @@ int run_lr_find(LrFindArgs& args) {
     const nlohmann::json j = {{"suggested_lr", result.suggested_lr},
                               {"min_loss_lr_div10", result.min_loss_lr_div10},
                               {"stop_reason", result.stop_reason},
+                              {"warning", result.warning},
                               {"optimizer", optimizer.name},
                               {"model", network.model()},
                               {"plots", {stem.string() + ".png", stem.string() + ".svg"}},
@@ -72,6 +73,7 @@ int run_lr_find(LrFindArgs& args) {
   fmt::print("suggested lr: {:.3g}  (steepest fall of the smoothed loss)\n", result.suggested_lr);
   fmt::print("min-loss lr / 10: {:.3g}  (a cautious choice)\n", result.min_loss_lr_div10);
   fmt::print("plot: {}.png, {}.svg\n", stem.string(), stem.string());
+  if (!result.warning.empty()) fmt::print("warning: {}\n", result.warning);
   return 0;
 }
 

@@ -62,6 +62,24 @@ void suggest_lr(LrFindResult& result) {
   }
   result.suggested_lr = p[result.suggested_index].lr;
   result.min_loss_lr_div10 = p[result.min_index].lr / 10;
+  // A curve that hardly falls before it rises (a model already trained, or
+  // a range that starts too high) has no real "steepest fall": its slopes
+  // are noise. The fall is measured from the skipped first points, where
+  // the learning rate is too small to change anything, and compared with
+  // the noise of the smoothed loss there: the batch-to-batch spread times
+  // sqrt((1 - beta) / (1 + beta)), the spread of an exponential average.
+  const int flat = std::max(2, begin);
+  double mean = 0, squares = 0;
+  for (int i = 0; i < flat; ++i) mean += p[i].loss / flat;
+  for (int i = 0; i < flat; ++i) squares += (p[i].loss - mean) * (p[i].loss - mean);
+  const double noise = std::sqrt(squares / (flat - 1)) * std::sqrt((1 - result.beta) / (1 + result.beta));
+  const double fall = mean - p[result.min_index].smoothed;
+  if (fall < 8 * noise) {
+    result.warning = fmt::format(
+        "the smoothed loss fell by only {:.3g} before rising, not clearly more than its noise ({:.2g}), so the "
+        "suggestion is not reliable (is the model already trained, or --start-lr too high?)",
+        std::max(0.0, fall), noise);
+  }
 }
 
 LrFindResult lr_find(const Network<float>& network, const OptimizerConfig& optimizer_config, const DataSplits& data,
@@ -82,6 +100,7 @@ LrFindResult lr_find(const Network<float>& network, const OptimizerConfig& optim
   Trainer trainer(net, *optimizer, schedule, data, train, pool);
 
   LrFindResult result;
+  result.beta = config.beta;
   result.stop_reason = "end_lr reached";
   const int batches = batches_per_epoch(data.train.count, config.batch_size);
   std::vector<uint32_t> order;

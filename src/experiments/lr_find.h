@@ -44,6 +44,8 @@ struct LrFindResult {
   int suggested_index = -1, min_index = -1;
   std::string stop_reason;  // "end_lr reached", "loss exceeded 4x its minimum",
                             // "loss not finite"
+  std::string warning;      // set when the suggestion is not to be trusted
+  double beta = 0.98;       // the smoothing the points were recorded with
 };
 
 // The learning rate of step i of n (i = 0 gives start_lr, i = n - 1 end_lr).
