@@ -105,9 +105,10 @@ PLINT legend_position(Panel::Corner corner) {
 }
 
 // A legend of the labelled series (solid lines, with a marker if theirs
-// have one) and the marks (dashed), in nrow rows at position in the current
+// have one) and the marks (dashed), in rows of up to `columns` entries at
+// position in the current
 // viewport. Boxed when it sits inside a panel.
-void draw_legend(const std::vector<Series>& series, const std::vector<Mark>& marks, PLINT position, int nrow,
+void draw_legend(const std::vector<Series>& series, const std::vector<Mark>& marks, PLINT position, int columns,
                  double text_scale) {
   std::vector<PLINT> opts, text_colors, line_colors, line_styles, symbol_colors, symbol_numbers;
   std::vector<PLFLT> line_widths, symbol_scales;
@@ -136,10 +137,10 @@ void draw_legend(const std::vector<Series>& series, const std::vector<Mark>& mar
   PLFLT width = 0, height = 0;
   plwidth(1);
   pllegend(&width, &height, (inside ? PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX : 0) | PL_LEGEND_ROW_MAJOR,
-           position, inside ? 0.02 : 0.0, inside ? 0.03 : 0.0, 0.04, kBackground, kInk, 1, nrow, (n + nrow - 1) / nrow,
-           n, opts.data(), 1.0, text_scale, 2.0, 0.0, text_colors.data(), texts.data(), nullptr, nullptr, nullptr,
-           nullptr, line_colors.data(), line_styles.data(), line_widths.data(), symbol_colors.data(),
-           symbol_scales.data(), symbol_numbers.data(), symbols.data());
+           position, inside ? 0.02 : 0.0, inside ? 0.03 : 0.0, 0.04, kBackground, kInk, 1, (n + columns - 1) / columns,
+           std::min<PLINT>(n, columns), n, opts.data(), 1.0, text_scale, 2.0, 0.0, text_colors.data(), texts.data(),
+           nullptr, nullptr, nullptr, nullptr, line_colors.data(), line_styles.data(), line_widths.data(),
+           symbol_colors.data(), symbol_scales.data(), symbol_numbers.data(), symbols.data());
 }
 
 // text_scale: PLplot's character scale that gives kTextPixels-high text
@@ -200,7 +201,7 @@ void draw_panel(const Panel& p, double vx0, double vx1, double vy0, double vy1, 
     pllsty(1);
   }
 
-  draw_legend(p.series, p.marks, legend_position(p.legend), 1, text_scale);
+  draw_legend(p.series, p.marks, legend_position(p.legend), /*columns=*/1, text_scale);
 }
 
 void draw(const Figure& f, const char* device, const std::string& file) {
@@ -244,15 +245,15 @@ void draw(const Figure& f, const char* device, const std::string& file) {
     const double share = std::min(0.96, std::min<double>(6, f.legend.size()) * 170.0 / f.width);
     plvpor(0.5 - share / 2, 0.5 + share / 2, 1 - title_band - legend_band, 1 - title_band);
     plwind(0, 1, 0, 1);
-    draw_legend(f.legend, {}, PL_POSITION_TOP | PL_POSITION_INSIDE, legend_rows, kTextPixels / px);
+    draw_legend(f.legend, {}, PL_POSITION_TOP | PL_POSITION_INSIDE, /*columns=*/6, kTextPixels / px);
   }
   if (!f.title.empty()) {
     plvpor(0, 1, 1 - title_band, 1);
     plwind(0, 1, 0, 1);
     plcol0(kInk);
-    // Smaller type for a title too long for the width (DejaVu Sans glyphs
-    // average a little over half their height).
-    const double fit = (f.width - 40) / (0.56 * static_cast<double>(f.title.size()));
+    // Smaller type for a title too long for the width (measured: a title's
+    // characters average 0.7 of the type's height in width).
+    const double fit = (f.width - 40) / (0.72 * static_cast<double>(f.title.size()));
     plschr(0, std::min(kTitlePixels, fit) / px);
     plptex(0.5, 0.35, 1, 0, 0.5, f.title.c_str());
   }
