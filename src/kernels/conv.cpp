@@ -1,6 +1,7 @@
 #include "kernels/conv.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels/blas.h"
 
@@ -29,8 +30,43 @@ static void valid_columns(const ConvGeometry& g, int kw, int ow, int& lo, int& h
   while (hi > lo && (hi - 1) * g.stride - g.pad + kw >= g.width) --hi;
 }
 
+// Stride 1 (the course's convolutions): each input plane is first copied
+// into a zero-padded plane, so that every row of the patch matrix is a plain
+// copy of ow values, with no bounds to check: short rows (14 values for
+// conv2) made the checks cost as much as the copies.
+template <class T>
+static void im2col_stride1(const T* x, int samples, const ConvGeometry& g, T* col) {
+  const int oh = g.out_height(), ow = g.out_width(), plane = oh * ow;
+  const int ph = g.height + 2 * g.pad, pw = g.width + 2 * g.pad;
+  const size_t row_len = static_cast<size_t>(samples) * plane;
+  thread_local std::vector<T> padded;
+  padded.assign(static_cast<size_t>(ph) * pw, T(0));  // the border stays zero
+  for (int c = 0; c < g.in_channels; ++c) {
+    for (int s = 0; s < samples; ++s) {
+      const T* src = x + (static_cast<size_t>(s) * g.in_channels + c) * g.height * g.width;
+      for (int y = 0; y < g.height; ++y) {
+        std::copy_n(src + y * g.width, g.width, padded.data() + (y + g.pad) * pw + g.pad);
+      }
+      for (int kh = 0; kh < g.kernel; ++kh) {
+        for (int kw = 0; kw < g.kernel; ++kw) {
+          T* out = col + ((static_cast<size_t>(c) * g.kernel + kh) * g.kernel + kw) * row_len +
+                   static_cast<size_t>(s) * plane;
+          const T* in = padded.data() + kh * pw + kw;
+          for (int y = 0; y < oh; ++y, out += ow, in += pw) {
+            for (int xo = 0; xo < ow; ++xo) out[xo] = in[xo];
+          }
+        }
+      }
+    }
+  }
+}
+
 template <class T>
 void im2col(const T* x, int samples, const ConvGeometry& g, T* col) {
+  if (g.stride == 1) {
+    im2col_stride1(x, samples, g, col);
+    return;
+  }
   const int oh = g.out_height(), ow = g.out_width(), plane = oh * ow;
   const size_t row_len = static_cast<size_t>(samples) * plane;
   for (int c = 0; c < g.in_channels; ++c) {
@@ -64,8 +100,46 @@ void im2col(const T* x, int samples, const ConvGeometry& g, T* col) {
   }
 }
 
+// The adjoint of im2col_stride1: accumulate into a padded plane that starts
+// as dx, then copy its interior back. Each element receives its terms in
+// the same (kh, kw) order as the general loop, so the sums are the same to
+// the bit.
+template <class T>
+static void col2im_add_stride1(const T* dcol, int samples, const ConvGeometry& g, T* dx) {
+  const int oh = g.out_height(), ow = g.out_width(), plane = oh * ow;
+  const int ph = g.height + 2 * g.pad, pw = g.width + 2 * g.pad;
+  const size_t row_len = static_cast<size_t>(samples) * plane;
+  thread_local std::vector<T> padded;
+  padded.assign(static_cast<size_t>(ph) * pw, T(0));
+  for (int c = 0; c < g.in_channels; ++c) {
+    for (int s = 0; s < samples; ++s) {
+      T* dst = dx + (static_cast<size_t>(s) * g.in_channels + c) * g.height * g.width;
+      for (int y = 0; y < g.height; ++y) {
+        std::copy_n(dst + y * g.width, g.width, padded.data() + (y + g.pad) * pw + g.pad);
+      }
+      for (int kh = 0; kh < g.kernel; ++kh) {
+        for (int kw = 0; kw < g.kernel; ++kw) {
+          const T* in = dcol + ((static_cast<size_t>(c) * g.kernel + kh) * g.kernel + kw) * row_len +
+                        static_cast<size_t>(s) * plane;
+          T* out = padded.data() + kh * pw + kw;
+          for (int y = 0; y < oh; ++y, in += ow, out += pw) {
+            for (int xo = 0; xo < ow; ++xo) out[xo] += in[xo];
+          }
+        }
+      }
+      for (int y = 0; y < g.height; ++y) {
+        std::copy_n(padded.data() + (y + g.pad) * pw + g.pad, g.width, dst + y * g.width);
+      }
+    }
+  }
+}
+
 template <class T>
 void col2im_add(const T* dcol, int samples, const ConvGeometry& g, T* dx) {
+  if (g.stride == 1) {
+    col2im_add_stride1(dcol, samples, g, dx);
+    return;
+  }
   const int oh = g.out_height(), ow = g.out_width(), plane = oh * ow;
   const size_t row_len = static_cast<size_t>(samples) * plane;
   for (int c = 0; c < g.in_channels; ++c) {
