@@ -580,7 +580,16 @@ TEST(Compare, WritesRunsSummaryAndPlotsThenSkipsWhatIsDone) {
   changed.replace(changed.find("--epochs 2"), 10, "--epochs 3");
   const Result other = run(changed, dir);
   EXPECT_EQ(other.code, 2);
-  EXPECT_NE(other.err.find("--out cmp: holds runs made with other settings"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("--out cmp: holds runs made with other settings: epochs (2 before, 3 now)"),
+            std::string::npos)
+      << other.err;
+  // A run file cut short (no final record) is trained again, not summarised.
+  const std::string cut = dir.file("cmp/runs/adam_lr0.01_seed1.jsonl");
+  write_file_atomic(cut, read_file(cut).substr(0, 40));
+  const Result retrained = run(args, dir);
+  ASSERT_EQ(retrained.code, 0) << retrained.err;
+  EXPECT_NE(retrained.out.find("adam_lr0.01_seed1: test accuracy"), std::string::npos) << retrained.out;
+  EXPECT_NE(read_file(cut).find("\"final\""), std::string::npos);
 }
 
 TEST(Compare, BadGridsAndOutputsFailBeforeAnyRun) {
@@ -593,6 +602,14 @@ TEST(Compare, BadGridsAndOutputsFailBeforeAnyRun) {
   expect_usage_error("compare --seeds 0", "--seeds");
   expect_usage_error("compare --train-samples 100000", "--train-samples");
   expect_usage_error("compare --optimizers sgd,adam --momentum 0.5", "--momentum");
+  expect_usage_error("compare --lrs 0.1,0.1000001", "look the same to 6 significant digits");
+  expect_usage_error("compare --lrs 1,2,3,4,5,6,7,8,9,10,11,12,13", "at most 12 learning rates");
+  expect_usage_error("compare --jobs 1000", "--jobs");
+  expect_usage_error("compare --train-samples -5", "--train-samples");
+  expect_usage_error("compare --out ''", "--out: must name a folder");
+  expect_usage_error("compare --seed -1", "--seed");
+  expect_usage_error("lr-find --out ''", "--out: must name a folder");
+  expect_usage_error("lr-find --init m.safetensors --model mlp", "--model: not with --init");
   TempDir dir;
   write_data(dir);
   write_file_atomic(dir.file("blocker"), "a file");
@@ -601,6 +618,21 @@ TEST(Compare, BadGridsAndOutputsFailBeforeAnyRun) {
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("/proc/cmp"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("run 1/"), std::string::npos) << r.out;
+  // PLplot without its cairo drivers (a separate Debian package): refused
+  // before any training, in one line, with the package to install.
+  TempDir drivers;
+  const std::string installed = "/usr/lib/x86_64-linux-gnu/plplot5.15.0/drivers/";
+  if (file_exists(installed + "ps.so")) {
+    std::filesystem::copy_file(installed + "ps.so", drivers.file("ps.so"));
+    std::filesystem::copy_file(installed + "ps.driver_info", drivers.file("ps.driver_info"));
+    for (const char* command : {"compare --model linear --out nd", "lr-find --model linear --out nd"}) {
+      const Result r = run(command, dir, "export PLPLOT_DRV_DIR=" + drivers.path().string() + "; ");
+      EXPECT_EQ(r.code, 1) << command << ": " << r.err;
+      EXPECT_NE(r.err.find("plplot-driver-cairo"), std::string::npos) << r.err;
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+      EXPECT_FALSE(std::filesystem::exists(dir.file("nd")));
+    }
+  }
 }
 
 // Ctrl-C stops the grid; running the command again finishes it, with the
@@ -622,6 +654,10 @@ TEST(Compare, InterruptedGridFinishesOnRerunWithTheSameResults) {
   const std::string partial = dir.file("a/runs/sgd_lr0.01_seed0.jsonl.partial");
   for (int i = 0; i < 3000 && count_lines(partial) < 20; ++i) usleep(10000);
   ASSERT_GE(count_lines(partial), 20u) << "training did not start";
+  // A second comparison in the same folder is refused while this one runs.
+  const Result second = run(with_out("a").second, dir);
+  EXPECT_EQ(second.code, 1);
+  EXPECT_NE(second.err.find("--out a: another mnist compare is using this folder"), std::string::npos) << second.err;
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);

@@ -268,11 +268,21 @@ TEST(LrFind, WarnsWhenTheLossHardlyFallsBeforeRising) {
   EXPECT_EQ(curve(0.1).warning, "");
 }
 
-TEST(LrFind, RefusesToJudgeWhenTheLossBottomsOutAtOnce) {
-  LrFindResult r;
-  r.stop_reason = "loss exceeded 4x its minimum";
-  for (int i = 0; i < 30; ++i) r.points.push_back({std::pow(10.0, i), 1.0 + i, 1.0 + i});
-  EXPECT_THROW(suggest_lr(r), Error);
+TEST(LrFind, WarnsWhenTheLossOnlyRisesOrStillFalls) {
+  LrFindResult rising;
+  rising.stop_reason = "loss exceeded 4x its minimum";
+  for (int i = 0; i < 30; ++i) rising.points.push_back({std::pow(10.0, i - 20), 1.0 + i, 1.0 + i});
+  suggest_lr(rising);
+  EXPECT_NE(rising.warning.find("smaller --start-lr"), std::string::npos) << rising.warning;
+  LrFindResult falling;
+  falling.stop_reason = "end_lr reached";
+  for (int i = 0; i < 30; ++i) falling.points.push_back({std::pow(10.0, i - 20), 31.0 - i, 31.0 - i});
+  suggest_lr(falling);
+  EXPECT_NE(falling.warning.find("raise --end-lr"), std::string::npos) << falling.warning;
+  // Too few points to judge at all.
+  LrFindResult short_run;
+  for (int i = 0; i < 4; ++i) short_run.points.push_back({std::pow(10.0, i), 1.0, 1.0});
+  EXPECT_THROW(suggest_lr(short_run), Error);
 }
 
 TEST(LrFind, RampsExponentiallyFromStartToEnd) {

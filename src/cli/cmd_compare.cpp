@@ -1,10 +1,15 @@
 // mnist compare: a grid of optimizers x learning rates x seeds, with a
 // summary table and plots.
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "cli/common.h"
@@ -60,25 +65,39 @@ std::string duration(double seconds) {
 void check_settings(const std::string& out, const std::string& settings) {
   const std::string path = (std::filesystem::path(out) / "compare.json").string();
   if (file_exists(path)) {
-    const std::string old = read_file(path);
-    if (old != settings) {
+    const auto differences = settings_differences(read_file(path), settings);
+    if (!differences.empty()) {
+      std::string list;
+      for (const auto& d : differences) list += (list.empty() ? "" : "; ") + d;
       throw UsageError(
-          fmt::format("--out {}: holds runs made with other "
-                      "settings (see {}); give another --out, or "
-                      "delete the folder to start over",
-                      out, path));
+          fmt::format("--out {}: holds runs made with other settings: {}; give another --out, or delete "
+                      "the folder to start over",
+                      out, list));
     }
     return;
   }
   write_file_atomic(path, settings);
 }
 
-void make_out_dir(const std::string& out) {
+// Creates OUT and OUT/runs, checks every output can be written, and locks
+// the folder for this process: two comparisons in one folder would train
+// the same runs into the same files.
+void prepare_out_dir(const std::string& out) {
+  if (out.empty()) throw UsageError("--out: must name a folder");
+  const std::filesystem::path dir(out);
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(out) / "runs", ec);
+  std::filesystem::create_directories(dir / "runs", ec);
   if (ec) throw Error(fmt::format("--out {}: cannot create the folder: {}", out, ec.message()));
-  check_writable((std::filesystem::path(out) / "runs" / "probe").string());
-  check_writable((std::filesystem::path(out) / "summary.csv").string());
+  check_writable((dir / "runs" / "probe").string());
+  for (const char* name : {"summary.csv", "summary.md", "loss.png", "loss.svg", "accuracy.png", "accuracy.svg"}) {
+    check_writable((dir / name).string());
+  }
+  const std::string lock = (dir / ".lock").string();
+  const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);  // held until the process exits
+  if (fd < 0) throw Error(fmt::format("{}: cannot open: {}", lock, std::strerror(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    throw Error(fmt::format("--out {}: another mnist compare is using this folder", out));
+  }
 }
 
 int run_compare(CompareArgs& args) {
@@ -86,18 +105,21 @@ int run_compare(CompareArgs& args) {
   spec.optimizers = items(args.optimizers);
   spec.lrs = parse_lrs(args.lrs, !args.lrs.empty());
   plan_grid(spec);  // every usage error before any work
-  if (args.jobs < 0) throw UsageError(fmt::format("--jobs: must be >= 0, got {}", args.jobs));
-  make_out_dir(args.out);
+  if (args.jobs < 0 || args.jobs > 256) throw UsageError(fmt::format("--jobs: must be 0 to 256, got {}", args.jobs));
+  if (spec.train_samples < 0) {
+    throw UsageError(fmt::format("--train-samples: must be 0 (all) or a count, got {}", spec.train_samples));
+  }
+  plot::require_drivers();
+  prepare_out_dir(args.out);
 
   if (file_exists(spec.base.data)) fmt::print("loading mnist dataset from {} ......\n", spec.base.data);
   DataSplits data = load_data(spec.base.data);
-  if (spec.train_samples < 0 || spec.train_samples > data.train.count) {
-    throw UsageError(
-        fmt::format("--train-samples: must be between 1 and the "
-                    "{} training samples, got {}",
-                    data.train.count, spec.train_samples));
+  if (spec.train_samples > data.train.count) {
+    throw UsageError(fmt::format("--train-samples: the data has {} training samples, asked for {}", data.train.count,
+                                 spec.train_samples));
   }
   if (spec.train_samples > 0) data.train = data.train.head(spec.train_samples);
+  spec.train_samples = data.train.count;
   // The loss is logged about 300 times a run unless --log-every says otherwise.
   const int batches = batches_per_epoch(data.train.count, spec.base.batch_size);
   if (args.log_opt->count() == 0) {
@@ -109,13 +131,12 @@ int run_compare(CompareArgs& args) {
   // Whole runs side by side beat threads inside one run (docs/experiments.md).
   GridOptions options;
   const int cores = resolve_threads(args.threads);
-  options.jobs = args.jobs > 0 ? args.jobs : cores;
+  options.jobs = std::min<int>(args.jobs > 0 ? args.jobs : cores, static_cast<int>(runs.size()));
   options.threads_per_job = std::max(1, cores / options.jobs);
   const size_t n_opt = spec.optimizers.size(), n_lr = std::max<size_t>(1, spec.lrs.size());
   fmt::print(
-      "compare: {} runs ({} optimizer{} x {} x {} seed{}), {} epoch{} "
-      "of {} samples each; {} at a time, {} "
-      "thread{} each; writing {}\n",
+      "compare: {} runs ({} optimizer{} x {} x {} seed{}), {} epoch{} of {} samples each; {} at a time, {} thread{} "
+      "each; writing {}\n",
       runs.size(), n_opt, n_opt == 1 ? "" : "s",
       spec.lrs.empty() ? "default learning rates" : fmt::format("{} learning rate{}", n_lr, n_lr == 1 ? "" : "s"),
       spec.seeds, spec.seeds == 1 ? "" : "s", spec.base.epochs, spec.base.epochs == 1 ? "" : "s", data.train.count,
@@ -141,7 +162,7 @@ int run_compare(CompareArgs& args) {
     ++done;
     if (terminal) fmt::print("\r\033[K");
     std::string result =
-        rec.diverged ? fmt::format("diverged at step {}", rec.steps)
+        rec.diverged ? fmt::format("diverged after {} step{}", rec.steps, rec.steps == 1 ? "" : "s")
                      : fmt::format("test accuracy {:.2f}%, last-epoch train loss {:.4f}", 100 * rec.test_accuracy,
                                    rec.epochs.empty() ? 0.0 : rec.epochs.back().train_loss);
     fmt::print("run {}/{} {}: {}, {:.1f} s{}\n", done, runs.size(), run.name, result, rec.seconds,
@@ -211,6 +232,7 @@ Command add_compare(CLI::App& app) {
       ->capture_default_str()
       ->group(grid_group);
   cmd->add_option("--seed", spec.first_seed, "First seed; the others follow it")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 53))
       ->capture_default_str()
       ->group(grid_group);
   cmd->add_option("--loss-threshold", spec.loss_threshold, "Report the steps the smoothed loss takes to reach this")

@@ -22,10 +22,16 @@ struct LrFindArgs {
   std::string data = default_data_path(), model = "cnn", init, out = "lr-find";
   bool json = false;
   int threads = 0;
+  CLI::Option* model_opt = nullptr;
 };
 
 int run_lr_find(LrFindArgs& args) {
   args.config.check();
+  if (args.out.empty()) throw UsageError("--out: must name a folder");
+  if (!args.init.empty() && args.model_opt->count() > 0) {
+    throw UsageError("--model: not with --init, whose file says which model it holds");
+  }
+  plot::require_drivers();
   OptimizerConfig optimizer = args.optimizer;
   optimizer.lr = args.config.start_lr;
   optimizer = optimizer.resolved();
@@ -34,6 +40,7 @@ int run_lr_find(LrFindArgs& args) {
   if (ec) throw Error(fmt::format("--out {}: cannot create the folder: {}", args.out, ec.message()));
   const std::filesystem::path stem = std::filesystem::path(args.out) / "lr_find";
   check_writable(stem.string() + ".png");
+  check_writable(stem.string() + ".svg");
 
   std::optional<SavedModel> init;
   if (!args.init.empty()) init = load_model(args.init);
@@ -95,10 +102,10 @@ Command add_lr_find(CLI::App& app) {
       "a copy; nothing is saved but the plot.");
   const std::string group = "Range test", opt_group = "Optimizer", data_group = "Data and model";
   add_data_option(cmd, args->data)->group(data_group);
-  cmd->add_option("--model", args->model, "cnn (the course network), mlp or linear")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"cnn", "mlp", "linear"}))
-      ->group(data_group);
+  args->model_opt = cmd->add_option("--model", args->model, "cnn (the course network), mlp or linear")
+                        ->capture_default_str()
+                        ->check(CLI::IsMember({"cnn", "mlp", "linear"}))
+                        ->group(data_group);
   cmd->add_option("--init", args->init, "Test from the weights in this safetensors file (left untouched)")
       ->group(data_group);
   cmd->add_option("--optimizer", args->optimizer.name, "sgd, momentum, adagrad, rmsprop, adadelta, adam or adamw")

@@ -62,6 +62,19 @@ std::vector<RunSpec> plan_grid(const CompareSpec& spec) {
       throw UsageError(fmt::format("--lrs: {:g} is listed twice", lr));
     }
   }
+  if (spec.lrs.size() > 12) {
+    throw UsageError(fmt::format("--lrs: at most 12 learning rates (each gets a plot panel), got {}", spec.lrs.size()));
+  }
+  for (size_t i = 0; i < spec.lrs.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (fmt::format("{:g}", spec.lrs[i]) == fmt::format("{:g}", spec.lrs[j])) {
+        throw UsageError(
+            fmt::format("--lrs: {} and {} look the same to 6 significant digits ({:g}), which names runs "
+                        "and table rows; give rates that differ there",
+                        spec.lrs[j], spec.lrs[i], spec.lrs[i]));
+      }
+    }
+  }
   if (spec.seeds < 1 || spec.seeds > 1000) {
     throw UsageError(fmt::format("--seeds: must be between 1 and 1000, got {}", spec.seeds));
   }
@@ -94,6 +107,27 @@ std::vector<RunSpec> plan_grid(const CompareSpec& spec) {
   return runs;
 }
 
+std::vector<std::string> settings_differences(const std::string& before, const std::string& now) {
+  std::vector<std::string> out;
+  const json a = json::parse(before, nullptr, false), b = json::parse(now, nullptr, false);
+  if (a.is_discarded() || !a.is_object()) return {"compare.json is not a settings file"};
+  for (const auto& [key, value] : b.items()) {
+    if (!a.contains(key)) {
+      out.push_back(fmt::format("{} (not recorded before, now {})", key, value.dump()));
+    } else if (a[key] != value) {
+      if (value.is_object() && a[key].is_object()) {
+        for (const auto& [inner, v] : value.items()) {
+          const json old = a[key].contains(inner) ? a[key][inner] : json();
+          if (old != v) out.push_back(fmt::format("{}.{} ({} before, {} now)", key, inner, old.dump(), v.dump()));
+        }
+      } else {
+        out.push_back(fmt::format("{} ({} before, {} now)", key, a[key].dump(), value.dump()));
+      }
+    }
+  }
+  return out;
+}
+
 std::string grid_settings_json(const CompareSpec& spec) {
   TrainConfig c = spec.base;
   c.optimizer.name.clear();
@@ -106,6 +140,9 @@ std::string grid_settings_json(const CompareSpec& spec) {
   j.erase("seed");
   j.erase("metrics");
   j.erase("checkpoint_every");
+  std::error_code ec;
+  const auto canonical = std::filesystem::weakly_canonical(spec.base.data, ec);
+  if (!ec) j["data"] = canonical.string();
   j["train_samples"] = spec.train_samples;
   return j.dump(2) + "\n";
 }
@@ -227,10 +264,11 @@ std::string summary_csv(const std::vector<SummaryRow>& rows) {
       "final_train_loss_sd,runs_reaching_loss,steps_to_loss_mean,"
       "seconds_mean\n";
   auto num = [](const Stat& s, double v, const char* f) { return s.n ? fmt::format(fmt::runtime(f), v) : ""; };
+  auto sd = [](const Stat& s, double v, const char* f) { return s.n > 1 ? fmt::format(fmt::runtime(f), v) : ""; };
   for (const auto& r : rows) {
     out += fmt::format("{},{:g},{},{},{},{},{},{},{},{},{:.2f}\n", r.optimizer, r.lr, r.runs, r.diverged,
-                       num(r.accuracy, 100 * r.accuracy.mean, "{:.4f}"), num(r.accuracy, 100 * r.accuracy.sd, "{:.4f}"),
-                       num(r.final_loss, r.final_loss.mean, "{:.6f}"), num(r.final_loss, r.final_loss.sd, "{:.6f}"),
+                       num(r.accuracy, 100 * r.accuracy.mean, "{:.4f}"), sd(r.accuracy, 100 * r.accuracy.sd, "{:.4f}"),
+                       num(r.final_loss, r.final_loss.mean, "{:.6f}"), sd(r.final_loss, r.final_loss.sd, "{:.6f}"),
                        r.reached, num(r.steps_to_threshold, r.steps_to_threshold.mean, "{:.1f}"), r.seconds.mean);
   }
   return out;
@@ -299,6 +337,7 @@ bool train_run(const RunSpec& run, const DataSplits& data, const std::string& pa
     } catch (const Diverged& e) {
       log.diverged(e.step, e.loss, trainer.state().seconds);
     }
+    log.close();  // on disk before it is renamed into place
   }
   std::error_code ec;
   std::filesystem::rename(partial, path, ec);
@@ -319,10 +358,19 @@ bool run_grid(const std::vector<RunSpec>& runs, const DataSplits& data, const st
   for (const RunSpec& run : runs) {
     const std::string path = run_path(out_dir, run);
     if (file_exists(path)) {
-      ++progress.done;
-      ++progress.skipped;
-      if (callbacks.on_run_done) callbacks.on_run_done(run, read_run(path), true);
-      continue;
+      // A file without its final record (cut short outside our control) is
+      // not a finished run: train it again.
+      std::optional<RunRecord> record;
+      try {
+        record = read_run(path);
+      } catch (const Error&) {
+      }
+      if (record && record->finished) {
+        ++progress.done;
+        ++progress.skipped;
+        if (callbacks.on_run_done) callbacks.on_run_done(run, *record, true);
+        continue;
+      }
     }
     todo.push_back(&run);
     progress.total_steps +=
@@ -379,10 +427,16 @@ bool run_grid(const std::vector<RunSpec>& runs, const DataSplits& data, const st
     }
   };
   const int jobs = std::max(1, std::min<int>(options.jobs, static_cast<int>(todo.size())));
-  std::vector<std::thread> threads;
-  for (int j = 1; j < jobs; ++j) threads.emplace_back(worker);
+  std::vector<std::jthread> threads;  // joined however this scope is left
+  try {
+    for (int j = 1; j < jobs; ++j) threads.emplace_back(worker);
+  } catch (...) {  // no thread to be had: stop the others, report it
+    std::lock_guard lock(mutex);
+    if (!error) error = std::current_exception();
+    failed = true;
+  }
   worker();
-  for (auto& t : threads) t.join();
+  threads.clear();
   if (error) std::rethrow_exception(error);
   return !stopped && progress.done == progress.runs;
 }

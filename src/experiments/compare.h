@@ -49,6 +49,8 @@ std::string run_name(const std::string& optimizer, double lr, uint64_t seed);
 // runs of the same name comparable), kept in DIR/compare.json so that a rerun
 // with different settings is refused rather than mixed with old runs.
 std::string grid_settings_json(const CompareSpec& spec);
+// What differs between two settings files ("epochs (5 before, 3 now)").
+std::vector<std::string> settings_differences(const std::string& before, const std::string& now);
 
 // What a run file says.
 struct RunRecord {

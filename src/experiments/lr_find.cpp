@@ -36,18 +36,31 @@ double lr_find_rate(const LrFindConfig& config, int i) {
 void suggest_lr(LrFindResult& result) {
   const auto& p = result.points;
   const int n = static_cast<int>(p.size());
-  result.min_index = 0;
-  for (int i = 1; i < n; ++i) {
+  if (n < 5) {
+    throw Error(
+        fmt::format("the range test stopped after {} steps ({}), too few to judge; start from a smaller "
+                    "--start-lr",
+                    n, result.stop_reason));
+  }
+  // Skip the first 10% (the average is settling) in both the search for the
+  // lowest loss and for the steepest fall; look for the fall no further
+  // than the lowest loss, since past it the loss is rising whatever it does
+  // next.
+  const int begin = n / 10;
+  result.min_index = begin;
+  for (int i = begin + 1; i < n; ++i) {
     if (p[i].smoothed < p[result.min_index].smoothed) result.min_index = i;
   }
-  // Skip the first 10% (the average is settling); look no further than the
-  // lowest loss, since past it the loss is rising whatever it does next.
-  const int begin = n / 10, end = std::min(n, result.min_index + 1);
+  const int end = result.min_index + 1;
+  result.min_loss_lr_div10 = p[result.min_index].lr / 10;
   if (end - begin < 3) {
-    throw Error(fmt::format(
-        "the loss reached its lowest point after {} of {} steps ({}), too early to judge; start from a smaller "
-        "--start-lr",
-        result.min_index + 1, n, result.stop_reason));
+    // The loss only rises after the skipped start: nothing to choose from.
+    result.suggested_index = result.min_index;
+    result.suggested_lr = p[result.min_index].lr;
+    result.warning =
+        "the loss rose from the start of the range, so the suggestion is not reliable; start from a "
+        "smaller --start-lr";
+    return;
   }
   // d(smoothed)/d(log10 lr) as numpy.gradient computes it: central
   // differences inside, one-sided at the ends of the slice.
@@ -61,7 +74,12 @@ void suggest_lr(LrFindResult& result) {
     }
   }
   result.suggested_lr = p[result.suggested_index].lr;
-  result.min_loss_lr_div10 = p[result.min_index].lr / 10;
+  if (result.min_index >= n - 2 && result.stop_reason == "end_lr reached") {
+    result.warning =
+        "the loss was still falling at the end of the range, so a better rate may lie above it; "
+        "raise --end-lr";
+    return;
+  }
   // A curve that hardly falls before it rises (a model already trained, or
   // a range that starts too high) has no real "steepest fall": its slopes
   // are noise. The fall is measured from the skipped first points, where

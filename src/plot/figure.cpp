@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 
@@ -26,11 +27,19 @@ constexpr Rgb kPalette[kColors] = {{0, 114, 178}, {213, 94, 0},   {0, 158, 115},
                                    {0, 0, 0},     {86, 180, 233}, {230, 159, 0}, {240, 228, 66}};
 // Colour map 0 layout.
 constexpr double kTextPixels = 12, kTitlePixels = 16;  // text heights
+constexpr const char* kMarker = "•";                   // points, and their legend entries
 constexpr int kBackground = 0, kInk = 1, kGrid = 2, kFirstColor = 3, kFirstFaint = kFirstColor + kColors;
 
 Rgb faint(Rgb c) {  // 35% of the colour over white
   auto mix = [](int v) { return static_cast<int>(std::lround(255 - 0.35 * (255 - v))); };
   return {mix(c.r), mix(c.g), mix(c.b)};
+}
+
+// Text as PLplot prints it: '#' starts its escape sequences, "##" is '#'.
+std::string escaped(const std::string& text) {
+  std::string out;
+  for (char c : text) out += c == '#' ? std::string("##") : std::string(1, c);
+  return out;
 }
 
 double axis_value(double v, bool log) { return log ? std::log10(v) : v; }
@@ -113,9 +122,12 @@ void draw_legend(const std::vector<Series>& series, const std::vector<Mark>& mar
   std::vector<PLINT> opts, text_colors, line_colors, line_styles, symbol_colors, symbol_numbers;
   std::vector<PLFLT> line_widths, symbol_scales;
   std::vector<const char*> texts, symbols;
+  std::vector<std::string> labels;  // escaped; reserved so that texts stay valid
+  labels.reserve(series.size() + marks.size());
   auto add = [&](const std::string& label, int color, int style, double width, bool marker) {
     opts.push_back(PL_LEGEND_LINE | (marker ? PL_LEGEND_SYMBOL : 0));
-    texts.push_back(label.c_str());
+    labels.push_back(escaped(label));
+    texts.push_back(labels.back().c_str());
     text_colors.push_back(kInk);
     line_colors.push_back(color);
     line_styles.push_back(style);
@@ -123,7 +135,7 @@ void draw_legend(const std::vector<Series>& series, const std::vector<Mark>& mar
     symbol_colors.push_back(color);
     symbol_scales.push_back(1.0);
     symbol_numbers.push_back(1);
-    symbols.push_back(marker ? "#(728)" : "");
+    symbols.push_back(marker ? kMarker : "");
   };
   for (const Series& s : series) {
     if (!s.label.empty()) {
@@ -171,9 +183,9 @@ void draw_panel(const Panel& p, double vx0, double vx1, double vy0, double vy1, 
   plcol0(kInk);
   plwidth(1);
   plbox(("bcst" + xopt).c_str(), 0, 0, ("bcst" + yopt).c_str(), 0, 0);
-  plmtex("b", 3.4, 0.5, 0.5, p.x_label.c_str());
-  plmtex("l", 5.0, 0.5, 0.5, p.y_label.c_str());
-  plmtex("t", 1.0, 0.5, 0.5, p.title.c_str());
+  plmtex("b", 3.4, 0.5, 0.5, escaped(p.x_label).c_str());
+  plmtex("l", 5.0, 0.5, 0.5, escaped(p.y_label).c_str());
+  plmtex("t", 1.0, 0.5, 0.5, escaped(p.title).c_str());
 
   // Faint series first, so the others are drawn over them.
   for (int pass = 0; pass < 2; ++pass) {
@@ -188,7 +200,7 @@ void draw_panel(const Panel& p, double vx0, double vx1, double vy0, double vy1, 
         plwidth(1.5);
         plerry(static_cast<PLINT>(x.size()), x.data(), lo.data(), hi.data());
       }
-      if (s.markers || x.size() == 1) plpoin(static_cast<PLINT>(x.size()), x.data(), y.data(), 17);
+      if (s.markers || x.size() == 1) plstring(static_cast<PLINT>(x.size()), x.data(), y.data(), kMarker);
     }
   }
   for (const Mark& m : p.marks) {
@@ -255,19 +267,47 @@ void draw(const Figure& f, const char* device, const std::string& file) {
     // characters average 0.7 of the type's height in width).
     const double fit = (f.width - 40) / (0.72 * static_cast<double>(f.title.size()));
     plschr(0, std::min(kTitlePixels, fit) / px);
-    plptex(0.5, 0.35, 1, 0, 0.5, f.title.c_str());
+    plptex(0.5, 0.35, 1, 0, 0.5, escaped(f.title).c_str());
   }
   plend1();
 }
 
+// PLplot exits the process after this, whatever it returns; require_drivers
+// makes sure the usual cause (a missing driver) is caught before any work.
 int on_plplot_error(const char* message) {
   std::fprintf(stderr, "mnist: plotting failed: %s\n", message);
+  std::fflush(stderr);
   return 1;
 }
 
 }  // namespace
 
+void require_drivers() {
+  plsexit(on_plplot_error);
+  static const bool present = [] {
+    constexpr int kMax = 128;
+    const char* menu_storage[kMax];
+    const char* name_storage[kMax];
+    const char** menus = menu_storage;
+    const char** names = name_storage;
+    int count = kMax;
+    plgDevs(&menus, &names, &count);
+    bool png = false, svg = false;
+    for (int i = 0; i < count; ++i) {
+      png = png || std::strcmp(names[i], "pngcairo") == 0;
+      svg = svg || std::strcmp(names[i], "svgcairo") == 0;
+    }
+    return png && svg;
+  }();
+  if (!present) {
+    throw Error(
+        "plotting needs PLplot's pngcairo and svgcairo drivers, which are not installed (Debian package "
+        "plplot-driver-cairo; scripts/setup.sh installs it)");
+  }
+}
+
 void save(const Figure& figure, const std::string& stem) {
+  require_drivers();
   plsexit(on_plplot_error);
   for (const auto& [device, ext] : {std::pair{"pngcairo", ".png"}, std::pair{"svgcairo", ".svg"}}) {
     const std::string path = stem + ext;

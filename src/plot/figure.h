@@ -49,6 +49,10 @@ struct Figure {
   std::vector<Series> legend;
 };
 
+// Error unless PLplot's cairo drivers (pngcairo, svgcairo) are installed:
+// commands that plot call it before any long work.
+void require_drivers();
+
 // Draws the figure into stem.png and stem.svg, each written atomically.
 // Throws Error naming the file that could not be written.
 void save(const Figure& figure, const std::string& stem);

@@ -1,5 +1,7 @@
 #include "train/metrics.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -36,6 +38,14 @@ MetricsLog::MetricsLog(const std::string& path, const TrainState& resume_from) :
 
 MetricsLog::~MetricsLog() {
   if (file_ != nullptr) std::fclose(file_);
+}
+
+void MetricsLog::close() {
+  const bool ok = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
+  const int err = errno;
+  const bool closed = std::fclose(file_) == 0;
+  file_ = nullptr;
+  if (!ok || !closed) throw Error(path_ + ": write failed: " + std::strerror(ok ? errno : err));
 }
 
 void MetricsLog::write(const std::string& line) {

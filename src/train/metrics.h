@@ -28,6 +28,8 @@ class MetricsLog {
   void epoch(const EpochEvent& e);
   void final(const EvalResult& test, int64_t steps, double seconds);
   void diverged(int64_t steps, double loss, double seconds);
+  // Flushes the file to disk and closes it; Error naming the file on failure.
+  void close();
 
  private:
   void write(const std::string& line);
