@@ -132,6 +132,19 @@ TEST(LoadData, ReadsRawAndGzippedIdxFolders) {
   }
 }
 
+// Evaluation needs only the test files: a folder without training files
+// (or with damaged ones) still evaluates, and they are not read.
+TEST(LoadData, TestOnlyReadsNoTrainingFiles) {
+  TempDir dir;
+  write_idx_folder(dir, tiny_set(12, 6, 6), tiny_set(5, 6, 6), false);
+  write(dir.file("train-images-idx3-ubyte"), "damaged");
+  std::filesystem::remove(dir.path() / "train-labels-idx1-ubyte");
+  const DataSplits d = load_data(dir.path().string(), Splits::TestOnly);
+  EXPECT_EQ(d.test.count, 5);
+  EXPECT_TRUE(d.train.empty());
+  expect_error([&] { load_data(dir.path().string()); }, {"train-"});
+}
+
 TEST(LoadData, RefusesCountMismatchAndMissingFiles) {
   TempDir dir;
   ImageSet train = tiny_set(12, 6, 6);

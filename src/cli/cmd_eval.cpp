@@ -22,7 +22,7 @@ struct EvalArgs {
 
 int run_eval(const EvalArgs& args) {
   SavedModel saved = load_model(args.model);
-  const DataSplits data = load_data_for(args.data, saved.scaling);
+  const DataSplits data = load_data_for(args.data, saved.scaling, Splits::TestOnly);
   require_input_shape(saved.network, data.test, args.model, args.data);
   ThreadPool pool(resolve_threads(args.threads));
   const EvalResult r = evaluate(saved.network, data.test, data.scaling, pool);

@@ -31,9 +31,9 @@ CLI::Option* add_threads_option(CLI::App* cmd, int& threads) {
       ->check(CLI::Range(0, 256));
 }
 
-DataSplits load_data_for(const std::string& path, const InputScaling& model_scaling) {
-  DataSplits data = load_data(path);
-  if (!data.train.values.empty() && !(data.scaling == model_scaling)) {
+DataSplits load_data_for(const std::string& path, const InputScaling& model_scaling, Splits which) {
+  DataSplits data = load_data(path, which);
+  if (!data.test.values.empty() && !(data.scaling == model_scaling)) {
     // pixel = (v - offset) / scale in the data's scaling; then the model's.
     for (ImageSet* set : {&data.train, &data.valid, &data.test}) {
       for (float& v : set->values) {

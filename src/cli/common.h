@@ -37,7 +37,7 @@ CLI::Option* add_threads_option(CLI::App* cmd, int& threads);
 
 // Loads data and, for course-JSON floats, maps them onto the scaling the
 // model expects (a model trained on [0,1] inputs evaluated on [-1,1] data).
-DataSplits load_data_for(const std::string& path, const InputScaling& model_scaling);
+DataSplits load_data_for(const std::string& path, const InputScaling& model_scaling, Splits which = Splits::All);
 
 // Error unless the model takes the data's images: "MODEL: the model takes
 // HxW images, DATA has hxw".

@@ -68,11 +68,13 @@ ImageSet load_idx_pair(const std::string& folder, const std::string& stem) {
 
 }  // namespace
 
-DataSplits load_data(const std::string& path) {
+DataSplits load_data(const std::string& path, Splits which) {
   if (is_directory(path)) {
     DataSplits splits;
-    splits.train = load_idx_pair(path, "train");
     splits.test = load_idx_pair(path, "t10k");
+    splits.source = path;
+    if (which == Splits::TestOnly) return splits;
+    splits.train = load_idx_pair(path, "train");
     if (splits.test.rows != splits.train.rows || splits.test.cols != splits.train.cols) {
       throw Error(fmt::format("{}: test images are {}x{} but training images are {}x{}", path,
                               splits.test.rows, splits.test.cols, splits.train.rows,

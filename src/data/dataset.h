@@ -44,7 +44,11 @@ constexpr int kNumClasses = 10;
 // path is a folder of IDX files (train-images-idx3-ubyte, train-labels-idx1-
 // ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or .gz) or
 // a course-format mnist.json.gz. Throws Error naming the file and the fault.
-DataSplits load_data(const std::string& path);
+// With Splits::TestOnly an IDX folder's training files are not read (train
+// is left empty; evaluation needs only t10k-*); a course JSON file holds
+// its splits in one list and is read whole.
+enum class Splits { All, TestOnly };
+DataSplits load_data(const std::string& path, Splits which = Splits::All);
 
 // Samples [begin, end) of batch b of an epoch with batch size B.
 struct BatchRange {
