@@ -2,7 +2,6 @@
 // The benchmarks' common subject: the course CNN with Adam (lr 0.001) at
 // batch 100, ready to step on the given data.
 #include "nn/models.h"
-#include "optim/schedule.h"
 #include "train/trainer.h"
 
 namespace mnist::bench {
@@ -12,9 +11,8 @@ struct CourseTrainer {
       : config(adam_config()),
         network(initialised_cnn()),
         optimizer(make_optimizer(config.optimizer, network.tensors())),
-        schedule(config.schedule, 0.001, 600, 3000),
         pool(threads),
-        trainer(network, *optimizer, schedule, data, config, pool) {}
+        trainer(network, *optimizer, data, config, pool) {}
 
   static Network<float> initialised_cnn() {
     Network<float> net = make_network<float>("cnn", {1, 28, 28}, 10);
@@ -31,7 +29,6 @@ struct CourseTrainer {
   TrainConfig config;
   Network<float> network;
   std::unique_ptr<Optimizer> optimizer;
-  Schedule schedule;
   ThreadPool pool;
   Trainer trainer;
 };

@@ -325,10 +325,7 @@ TEST(LrFind, SuggestionOnALinearModelFallsInTheRangeThatTrainsWell) {
     tc.optimizer.lr = lr;
     tc.optimizer = tc.optimizer.resolved();
     auto optimizer = make_optimizer(tc.optimizer, net.tensors());
-    ScheduleConfig constant;
-    constant = constant.resolved(lr);
-    Schedule schedule(constant, lr, 600, 600);
-    Trainer trainer(net, *optimizer, schedule, data, tc, pool);
+    Trainer trainer(net, *optimizer, data, tc, pool);
     const auto order = epoch_order(data.train.count, 0, 0, true);
     double tail = 0;
     for (int step = 0; step < 300; ++step) {

@@ -32,9 +32,8 @@ std::vector<float> train_weights(const DataSplits& data, int threads, const std:
   Network<float> net = make_network<float>(model, {1, 28, 28}, 10);
   net.init(config.seed);
   auto opt = make_optimizer(config.optimizer, net.tensors());
-  Schedule schedule(config.schedule, 0.01, 1200, 1200);
   ThreadPool pool(threads);
-  Trainer trainer(net, *opt, schedule, data, config, pool);
+  Trainer trainer(net, *opt, data, config, pool);
   const auto order = epoch_order(data.train.count, config.seed, 0, true);
   for (int s = 0; s < steps; ++s) trainer.step(std::span(order).subspan(s * 50, 50), 0.01);
   return {net.params().begin(), net.params().end()};
@@ -72,13 +71,13 @@ TEST(Train, ReportedSecondsAreTheTimeSpentTraining) {
   auto opt = make_optimizer(config.optimizer, net.tensors());
   Schedule schedule(config.schedule, 0.01, 10, 40);
   ThreadPool pool(1);
-  Trainer trainer(net, *opt, schedule, data, config, pool);
+  Trainer trainer(net, *opt, data, config, pool);
   trainer.state().seconds = 100;  // as if resumed after 100 s of training
   double last_step_seconds = 0;
   TrainCallbacks callbacks;
   callbacks.on_batch = [&](const StepEvent& e) { last_step_seconds = e.seconds; };
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(trainer.run(callbacks));
+  ASSERT_TRUE(trainer.run(schedule, callbacks));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_GT(trainer.state().seconds, 100);
   EXPECT_LE(trainer.state().seconds, 100 + wall);
@@ -99,7 +98,7 @@ TEST(EndToEnd, CnnReaches97PercentOnRealMnist) {
   auto opt = make_optimizer(config.optimizer, net.tensors());
   Schedule schedule(config.schedule, 0.1, 600, 600);
   ThreadPool pool(resolve_threads(0));
-  Trainer trainer(net, *opt, schedule, data, config, pool);
+  Trainer trainer(net, *opt, data, config, pool);
   double first_loss = 0;
   int epochs_seen = 0;
   TrainCallbacks callbacks;
@@ -110,7 +109,7 @@ TEST(EndToEnd, CnnReaches97PercentOnRealMnist) {
     ++epochs_seen;
     EXPECT_EQ(e.eval_split, "test");
   };
-  trainer.run(callbacks);
+  trainer.run(schedule, callbacks);
   EXPECT_EQ(epochs_seen, 1);
   EXPECT_NEAR(first_loss, std::log(10.0), 0.1) << "an untrained network guesses uniformly";
   const EvalResult r = evaluate(net, data.test, data.scaling, pool);
@@ -148,9 +147,8 @@ TEST(PyTorchParity, ThirtyCnnStepsFollowPyTorchForEveryOptimizer) {
     config.batch_size = batch;
     config = config.resolved();
     auto opt = make_optimizer(config.optimizer, init.network.tensors());
-    Schedule schedule(config.schedule, *config.optimizer.lr, 600, 600);
     ThreadPool pool(2);
-    Trainer trainer(init.network, *opt, schedule, data, config, pool);
+    Trainer trainer(init.network, *opt, data, config, pool);
     for (int s = 0; s < steps; ++s) {
       std::vector<uint32_t> indices(static_cast<size_t>(batch));
       std::iota(indices.begin(), indices.end(), static_cast<uint32_t>(s * batch));

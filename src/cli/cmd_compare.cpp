@@ -120,6 +120,7 @@ int run_compare(CompareArgs& args) {
   }
   if (spec.train_samples > 0) data.train = data.train.head(spec.train_samples);
   spec.train_samples = data.train.count;
+  new_network(spec.base.model, 0, data, spec.base.data);  // the images fit the model, before any run
   // The loss is logged about 300 times a run unless --log-every says otherwise.
   const int batches = batches_per_epoch(data.train.count, spec.base.batch_size);
   if (args.log_opt->count() == 0) {

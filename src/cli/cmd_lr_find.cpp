@@ -45,15 +45,9 @@ int run_lr_find(LrFindArgs& args) {
   std::optional<SavedModel> init;
   if (!args.init.empty()) init = load_model(args.init);
   const DataSplits data = init ? load_data_for(args.data, init->scaling) : load_data(args.data);
-  Network<float> network = [&] {
-    if (init) {
-      require_input_shape(init->network, data.train, args.init, args.data);
-      return std::move(init->network);
-    }
-    Network<float> net = make_network<float>(args.model, {1, data.train.rows, data.train.cols}, kNumClasses);
-    net.init(args.config.seed);
-    return net;
-  }();
+  if (init) require_input_shape(init->network, data.train, args.init, args.data);
+  const Network<float> network =
+      init ? std::move(init->network) : new_network(args.model, args.config.seed, data, args.data);
 
   ThreadPool pool(resolve_threads(args.threads));
   const LrFindResult result = lr_find(network, optimizer, data, args.config, pool);

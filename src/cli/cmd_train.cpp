@@ -100,14 +100,7 @@ Network<float> starting_network(RunStart& start, const DataSplits& data, const s
     require_input_shape(init.network, data.train, config.init, config.data);
     return std::move(init.network);
   }
-  try {
-    Network<float> network = make_network<float>(config.model, {1, data.train.rows, data.train.cols}, kNumClasses);
-    network.init(config.seed);
-    return network;
-  } catch (const Error& e) {
-    throw Error(fmt::format("{}: {}x{} images do not fit the {} model ({})", config.data, data.train.rows,
-                            data.train.cols, config.model, e.what()));
-  }
+  return new_network(config.model, config.seed, data, config.data);
 }
 
 int run_train(TrainArgs& args) {
@@ -138,7 +131,7 @@ int run_train(TrainArgs& args) {
   Schedule schedule(config.schedule, *config.optimizer.lr, batches, static_cast<int64_t>(config.epochs) * batches);
   if (resumed) schedule.set_plateau(start.plateau);
   ThreadPool pool(resolve_threads(args.threads));
-  Trainer trainer(network, *optimizer, schedule, data, config, pool);
+  Trainer trainer(network, *optimizer, data, config, pool);
   trainer.state() = state;
   std::optional<MetricsLog> metrics;
   if (!config.metrics.empty()) metrics.emplace(config.metrics, state);
@@ -188,7 +181,7 @@ int run_train(TrainArgs& args) {
   catch_stop_signals();
   bool finished = false;
   try {
-    finished = state.epoch >= config.epochs || trainer.run(callbacks);
+    finished = state.epoch >= config.epochs || trainer.run(schedule, callbacks);
   } catch (const Diverged& e) {
     if (terminal) bar.clear();
     if (metrics) metrics->diverged(e.step, e.loss, trainer.state().seconds);

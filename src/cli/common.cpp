@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdlib>
 
+#include "nn/models.h"
 #include "util/error.h"
 
 namespace mnist::cli {
@@ -108,6 +109,18 @@ std::vector<CLI::Option*> add_schedule_options(CLI::App* cmd, ScheduleConfig& s,
   add(cmd->add_option("--warmup-steps", s.warmup_steps, "Linear warm-up over this many steps, with any schedule")
           ->capture_default_str());
   return options;
+}
+
+Network<float> new_network(const std::string& model, uint64_t seed, const DataSplits& data,
+                           const std::string& data_path) {
+  try {
+    Network<float> network = make_network<float>(model, {1, data.train.rows, data.train.cols}, kNumClasses);
+    network.init(seed);
+    return network;
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}x{} images do not fit the {} model ({})", data_path, data.train.rows,
+                            data.train.cols, model, e.what()));
+  }
 }
 
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }

@@ -58,6 +58,11 @@ std::vector<CLI::Option*> add_optimizer_options(CLI::App* cmd, OptimizerConfig& 
                                                 bool with_name_and_lr);
 std::vector<CLI::Option*> add_schedule_options(CLI::App* cmd, ScheduleConfig& s, const std::string& group);
 
+// New weights of the named model from seed, for the data's image size;
+// Error "DATA: HxW images do not fit the MODEL model (...)" if they cannot be.
+Network<float> new_network(const std::string& model, uint64_t seed, const DataSplits& data,
+                           const std::string& data_path);
+
 bool stdout_is_terminal();
 
 // After catch_stop_signals(), SIGINT or SIGTERM sets stop_signal() to the

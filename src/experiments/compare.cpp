@@ -1,6 +1,7 @@
 #include "experiments/compare.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -21,16 +22,6 @@ namespace mnist {
 
 using nlohmann::json;
 
-namespace {
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
-}  // namespace
-
 std::string run_name(const std::string& optimizer, double lr, uint64_t seed) {
   return fmt::format("{}_lr{:g}_seed{}", optimizer, lr, seed);
 }
@@ -41,13 +32,15 @@ std::string run_path(const std::string& out_dir, const RunSpec& run) {
 
 std::vector<RunSpec> plan_grid(const CompareSpec& spec) {
   if (spec.optimizers.empty()) {
-    throw UsageError(fmt::format("--optimizers: the list is empty; give one or more of {}", join(optimizer_names())));
+    throw UsageError(
+        fmt::format("--optimizers: the list is empty; give one or more of {}", fmt::join(optimizer_names(), ", ")));
   }
   for (size_t i = 0; i < spec.optimizers.size(); ++i) {
     const std::string& name = spec.optimizers[i];
     const auto& known = optimizer_names();
     if (std::find(known.begin(), known.end(), name) == known.end()) {
-      throw UsageError(fmt::format("--optimizers: unknown optimizer '{}' (choose from {})", name, join(known)));
+      throw UsageError(
+          fmt::format("--optimizers: unknown optimizer '{}' (choose from {})", name, fmt::join(known, ", ")));
     }
     if (std::find(spec.optimizers.begin(), spec.optimizers.begin() + i, name) != spec.optimizers.begin() + i) {
       throw UsageError(fmt::format("--optimizers: '{}' is listed twice", name));
@@ -303,33 +296,36 @@ std::string summary_markdown(const std::vector<SummaryRow>& rows, double loss_th
 
 namespace {
 
+// Optimizer steps in a whole run.
+int64_t run_steps(const RunSpec& run, const DataSplits& data) {
+  return static_cast<int64_t>(run.config.epochs) * batches_per_epoch(data.train.count, run.config.batch_size);
+}
+
 // Trains one run into its .partial file and renames it when it is done.
-// Returns false when stopped early.
+// on_batch gets the steps taken so far. Returns false when stopped early.
 bool train_run(const RunSpec& run, const DataSplits& data, const std::string& path, ThreadPool& pool,
-               const std::function<void(int64_t step, int64_t total)>& on_batch,
-               const std::function<bool()>& should_stop) {
+               const std::function<void(int64_t steps)>& on_batch, const std::function<bool()>& should_stop) {
   const TrainConfig& config = run.config;
   const std::string partial = path + ".partial";
   Network<float> network = make_network<float>(config.model, {1, data.train.rows, data.train.cols}, kNumClasses);
   network.init(config.seed);
   auto optimizer = make_optimizer(config.optimizer, network.tensors());
-  const int batches = batches_per_epoch(data.train.count, config.batch_size);
-  const int64_t total = static_cast<int64_t>(config.epochs) * batches;
-  Schedule schedule(config.schedule, *config.optimizer.lr, batches, total);
-  Trainer trainer(network, *optimizer, schedule, data, config, pool);
+  Schedule schedule(config.schedule, *config.optimizer.lr, batches_per_epoch(data.train.count, config.batch_size),
+                    run_steps(run, data));
+  Trainer trainer(network, *optimizer, data, config, pool);
   {
     MetricsLog log(partial, TrainState{});
     std::optional<EpochEvent> last_epoch;
     TrainCallbacks callbacks;
     callbacks.on_step = [&](const StepEvent& e) { log.step(e); };
-    callbacks.on_batch = [&](const StepEvent& e) { on_batch(e.step + 1, total); };
+    callbacks.on_batch = [&](const StepEvent& e) { on_batch(e.step + 1); };
     callbacks.on_epoch = [&](const EpochEvent& e) {
       log.epoch(e);
       last_epoch = e;
     };
     callbacks.should_stop = should_stop;
     try {
-      if (!trainer.run(callbacks)) return false;
+      if (!trainer.run(schedule, callbacks)) return false;
       const EvalResult test = last_epoch && last_epoch->eval_split == "test"
                                   ? last_epoch->eval
                                   : evaluate(network, data.test, data.scaling, pool);
@@ -373,8 +369,7 @@ bool run_grid(const std::vector<RunSpec>& runs, const DataSplits& data, const st
       }
     }
     todo.push_back(&run);
-    progress.total_steps +=
-        static_cast<int64_t>(run.config.epochs) * batches_per_epoch(data.train.count, run.config.batch_size);
+    progress.total_steps += run_steps(run, data);
   }
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false}, stopped{false};
@@ -392,31 +387,32 @@ bool run_grid(const std::vector<RunSpec>& runs, const DataSplits& data, const st
       for (size_t i = next++; i < todo.size() && !stop_now(); i = next++) {
         const RunSpec& run = *todo[i];
         const std::string path = run_path(out_dir, run);
+        const int64_t total = run_steps(run, data);
         int64_t counted = 0;  // this run's steps added to progress.steps_done
-        {
-          std::lock_guard lock(mutex);
-          progress.running.emplace_back(run.name, 0.0);
-          progress.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-          if (callbacks.on_progress) callbacks.on_progress(progress);
-        }
-        auto on_batch = [&](int64_t step, int64_t total) {
-          std::lock_guard lock(mutex);
-          progress.steps_done += step - counted;
-          counted = step;
-          for (auto& [name, fraction] : progress.running) {
-            if (name == run.name) fraction = static_cast<double>(step) / static_cast<double>(total);
+        // Sets this run's share done and reports; called with the lock held.
+        auto report = [&](double fraction) {
+          for (auto& [name, share] : progress.running) {
+            if (name == run.name) share = fraction;
           }
           progress.seconds = std::chrono::duration<double>(Clock::now() - start).count();
           if (callbacks.on_progress) callbacks.on_progress(progress);
+        };
+        {
+          std::lock_guard lock(mutex);
+          progress.running.emplace_back(run.name, 0.0);
+          report(0);
+        }
+        auto on_batch = [&](int64_t steps) {
+          std::lock_guard lock(mutex);
+          progress.steps_done += steps - counted;
+          counted = steps;
+          report(static_cast<double>(steps) / static_cast<double>(total));
         };
         const bool finished = train_run(run, data, path, pool, on_batch, stop_now);
         std::lock_guard lock(mutex);
         std::erase_if(progress.running, [&](const auto& r) { return r.first == run.name; });
         if (!finished) break;
-        // A run that diverged early never took its remaining steps.
-        const int64_t total =
-            static_cast<int64_t>(run.config.epochs) * batches_per_epoch(data.train.count, run.config.batch_size);
-        progress.steps_done += total - counted;
+        progress.steps_done += total - counted;  // a run that diverged early skips its remaining steps
         ++progress.done;
         if (callbacks.on_run_done) callbacks.on_run_done(run, read_run(path), false);
       }

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <limits>
 
-#include "optim/schedule.h"
 #include "train/trainer.h"
 #include "util/error.h"
 
@@ -111,11 +110,8 @@ LrFindResult lr_find(const Network<float>& network, const OptimizerConfig& optim
   train.optimizer = train.optimizer.resolved();
   train.batch_size = config.batch_size;
   train.seed = config.seed;
-  ScheduleConfig constant;
-  constant = constant.resolved(config.start_lr);
   auto optimizer = make_optimizer(train.optimizer, net.tensors());
-  Schedule schedule(constant, config.start_lr, 1, 1);
-  Trainer trainer(net, *optimizer, schedule, data, train, pool);
+  Trainer trainer(net, *optimizer, data, train, pool);
 
   LrFindResult result;
   result.beta = config.beta;

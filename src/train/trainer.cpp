@@ -138,9 +138,9 @@ int resolve_threads(int requested) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-Trainer::Trainer(Network<float>& network, Optimizer& optimizer, Schedule& schedule, const DataSplits& data,
-                 const TrainConfig& config, ThreadPool& pool)
-    : network_(network), optimizer_(optimizer), schedule_(schedule), data_(data), config_(config), pool_(pool) {
+Trainer::Trainer(Network<float>& network, Optimizer& optimizer, const DataSplits& data, const TrainConfig& config,
+                 ThreadPool& pool)
+    : network_(network), optimizer_(optimizer), data_(data), config_(config), pool_(pool) {
   // No batch is larger than the data set, whatever --batch-size says.
   const int batch = std::max(1, std::min(config.batch_size, data.train.count));
   const int chunk = (batch + kGradChunks - 1) / kGradChunks;
@@ -195,7 +195,7 @@ double Trainer::step(std::span<const uint32_t> indices, double lr) {
   return loss / n;
 }
 
-bool Trainer::run(const TrainCallbacks& callbacks) {
+bool Trainer::run(Schedule& schedule, const TrainCallbacks& callbacks) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   const double before = state_.seconds;  // training time of earlier sessions
@@ -210,7 +210,7 @@ bool Trainer::run(const TrainCallbacks& callbacks) {
     const auto order = epoch_order(train.count, config_.seed, state_.epoch, config_.shuffle);
     while (state_.batch < batches) {
       const auto [begin, end] = batch_range(train.count, config_.batch_size, state_.batch);
-      const double lr = schedule_.lr(state_.step);
+      const double lr = schedule.lr(state_.step);
       const double loss = step(std::span(order).subspan(begin, end - begin), lr);
       if (!std::isfinite(loss) || loss > 10 * std::log(static_cast<double>(network_.classes()))) {
         state_.seconds = elapsed();
@@ -234,10 +234,10 @@ bool Trainer::run(const TrainCallbacks& callbacks) {
                      state_.epoch_loss_sum / batches,
                      evaluate(network_, held_out, data_.scaling, pool_),
                      has_valid ? "valid" : "test",
-                     schedule_.lr(state_.step - 1),
+                     schedule.lr(state_.step - 1),
                      (train.count - static_cast<double>(first_batch) * config_.batch_size) / train_seconds,
                      train_seconds};
-    schedule_.epoch_end(event.eval.loss);
+    schedule.epoch_end(event.eval.loss);
     ++state_.epoch;
     state_.batch = 0;
     state_.epoch_loss_sum = 0;

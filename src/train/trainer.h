@@ -91,15 +91,16 @@ int resolve_threads(int requested);
 
 class Trainer {
  public:
-  Trainer(Network<float>& network, Optimizer& optimizer, Schedule& schedule, const DataSplits& data,
-          const TrainConfig& config, ThreadPool& pool);
+  Trainer(Network<float>& network, Optimizer& optimizer, const DataSplits& data, const TrainConfig& config,
+          ThreadPool& pool);
 
   // One optimizer step on the given training samples at learning rate lr;
   // returns their mean loss (measured before the update).
   double step(std::span<const uint32_t> indices, double lr);
   // Trains from state() to the end of the last epoch, or until should_stop
-  // says so. Returns true when every epoch is done.
-  bool run(const TrainCallbacks& callbacks);
+  // says so, taking each step's learning rate from schedule (and telling it
+  // each epoch's held-out loss). Returns true when every epoch is done.
+  bool run(Schedule& schedule, const TrainCallbacks& callbacks);
 
   TrainState& state() { return state_; }
   int batches_per_epoch() const;
@@ -107,12 +108,11 @@ class Trainer {
  private:
   Network<float>& network_;
   Optimizer& optimizer_;
-  Schedule& schedule_;
   const DataSplits& data_;
   TrainConfig config_;
   ThreadPool& pool_;
   TrainState state_;
-  std::vector<Workspace<float>> workspaces_;    // one per worker
+  std::vector<Workspace<float>> workspaces_;     // one per worker
   std::vector<std::vector<float>> chunk_grads_;  // one per chunk
   std::vector<double> chunk_losses_;
   std::vector<float> grad_;
