@@ -15,10 +15,11 @@ int ConvGeometry::group() const {
 }
 
 // Layout of the scratch for one group: col (K x gP), then y or dy in
-// GEMM order (OC x gP), then dcol (K x gP).
+// GEMM order (OC x gP). Backward writes dcol (K x gP) over col, once the
+// weight gradient has read it.
 size_t conv2d_scratch_size(const ConvGeometry& g, int n) {
   const size_t gp = static_cast<size_t>(std::min(n, g.group())) * g.out_plane();
-  return gp * (2 * static_cast<size_t>(g.patch()) + g.out_channels);
+  return gp * (static_cast<size_t>(g.patch()) + g.out_channels);
 }
 
 // The output columns [lo, hi) whose input column ox*stride - pad + kw lies
@@ -30,28 +31,45 @@ static void valid_columns(const ConvGeometry& g, int kw, int ow, int& lo, int& h
   while (hi > lo && (hi - 1) * g.stride - g.pad + kw >= g.width) --hi;
 }
 
-// Stride 1 (the course's convolutions): each input plane is first copied
-// into a zero-padded plane, so that every row of the patch matrix is a plain
-// copy of ow values, with no bounds to check: short rows (14 values for
-// conv2) made the checks cost as much as the copies.
+// Stride 1 (the course's convolutions) works through a zero-padded copy of
+// each input plane, so that every row of the patch matrix is a plain copy of
+// ow values with no bounds to check: short rows (14 values for conv2) made
+// the checks cost as much as the copies.
+
+// This thread's (H + 2 pad) x (W + 2 pad) plane, zeroed.
+template <class T>
+static T* padded_plane(const ConvGeometry& g) {
+  thread_local std::vector<T> padded;
+  padded.assign(static_cast<size_t>(g.height + 2 * g.pad) * (g.width + 2 * g.pad), T(0));
+  return padded.data();
+}
+
+// An H x W plane into the interior of a padded one, and back.
+template <class T>
+static void to_padded(const ConvGeometry& g, const T* plane, T* padded) {
+  const int pw = g.width + 2 * g.pad;
+  for (int y = 0; y < g.height; ++y) std::copy_n(plane + y * g.width, g.width, padded + (y + g.pad) * pw + g.pad);
+}
+template <class T>
+static void from_padded(const ConvGeometry& g, const T* padded, T* plane) {
+  const int pw = g.width + 2 * g.pad;
+  for (int y = 0; y < g.height; ++y) std::copy_n(padded + (y + g.pad) * pw + g.pad, g.width, plane + y * g.width);
+}
+
 template <class T>
 static void im2col_stride1(const T* x, int samples, const ConvGeometry& g, T* col) {
-  const int oh = g.out_height(), ow = g.out_width(), plane = oh * ow;
-  const int ph = g.height + 2 * g.pad, pw = g.width + 2 * g.pad;
+  const int oh = g.out_height(), ow = g.out_width(), plane = oh * ow, pw = g.width + 2 * g.pad;
   const size_t row_len = static_cast<size_t>(samples) * plane;
-  thread_local std::vector<T> padded;
-  padded.assign(static_cast<size_t>(ph) * pw, T(0));  // the border stays zero
+  T* padded = padded_plane<T>(g);  // the border stays zero
   for (int c = 0; c < g.in_channels; ++c) {
     for (int s = 0; s < samples; ++s) {
       const T* src = x + (static_cast<size_t>(s) * g.in_channels + c) * g.height * g.width;
-      for (int y = 0; y < g.height; ++y) {
-        std::copy_n(src + y * g.width, g.width, padded.data() + (y + g.pad) * pw + g.pad);
-      }
+      to_padded(g, src, padded);
       for (int kh = 0; kh < g.kernel; ++kh) {
         for (int kw = 0; kw < g.kernel; ++kw) {
           T* out = col + ((static_cast<size_t>(c) * g.kernel + kh) * g.kernel + kw) * row_len +
                    static_cast<size_t>(s) * plane;
-          const T* in = padded.data() + kh * pw + kw;
+          const T* in = padded + kh * pw + kw;
           for (int y = 0; y < oh; ++y, out += ow, in += pw) {
             for (int xo = 0; xo < ow; ++xo) out[xo] = in[xo];
           }
@@ -87,11 +105,7 @@ void im2col(const T* x, int samples, const ConvGeometry& g, T* col) {
             }
             const T* in_row = src + iy * g.width - g.pad + kw;
             for (int xo = 0; xo < lo; ++xo) out[xo] = T(0);
-            if (g.stride == 1) {
-              for (int xo = lo; xo < hi; ++xo) out[xo] = in_row[xo];  // short rows: no memmove call
-            } else {
-              for (int xo = lo; xo < hi; ++xo) out[xo] = in_row[xo * g.stride];
-            }
+            for (int xo = lo; xo < hi; ++xo) out[xo] = in_row[xo * g.stride];
             for (int xo = hi; xo < ow; ++xo) out[xo] = T(0);
           }
         }
@@ -106,30 +120,24 @@ void im2col(const T* x, int samples, const ConvGeometry& g, T* col) {
 // the bit.
 template <class T>
 static void col2im_add_stride1(const T* dcol, int samples, const ConvGeometry& g, T* dx) {
-  const int oh = g.out_height(), ow = g.out_width(), plane = oh * ow;
-  const int ph = g.height + 2 * g.pad, pw = g.width + 2 * g.pad;
+  const int oh = g.out_height(), ow = g.out_width(), plane = oh * ow, pw = g.width + 2 * g.pad;
   const size_t row_len = static_cast<size_t>(samples) * plane;
-  thread_local std::vector<T> padded;
-  padded.assign(static_cast<size_t>(ph) * pw, T(0));
+  T* padded = padded_plane<T>(g);
   for (int c = 0; c < g.in_channels; ++c) {
     for (int s = 0; s < samples; ++s) {
       T* dst = dx + (static_cast<size_t>(s) * g.in_channels + c) * g.height * g.width;
-      for (int y = 0; y < g.height; ++y) {
-        std::copy_n(dst + y * g.width, g.width, padded.data() + (y + g.pad) * pw + g.pad);
-      }
+      to_padded(g, dst, padded);
       for (int kh = 0; kh < g.kernel; ++kh) {
         for (int kw = 0; kw < g.kernel; ++kw) {
           const T* in = dcol + ((static_cast<size_t>(c) * g.kernel + kh) * g.kernel + kw) * row_len +
                         static_cast<size_t>(s) * plane;
-          T* out = padded.data() + kh * pw + kw;
+          T* out = padded + kh * pw + kw;
           for (int y = 0; y < oh; ++y, in += ow, out += pw) {
             for (int xo = 0; xo < ow; ++xo) out[xo] += in[xo];
           }
         }
       }
-      for (int y = 0; y < g.height; ++y) {
-        std::copy_n(padded.data() + (y + g.pad) * pw + g.pad, g.width, dst + y * g.width);
-      }
+      from_padded(g, padded, dst);
     }
   }
 }
@@ -156,11 +164,7 @@ void col2im_add(const T* dcol, int samples, const ConvGeometry& g, T* dx) {
             if (iy < 0 || iy >= g.height) continue;
             T* out_row = dst + iy * g.width - g.pad + kw;
             const T* in = src + y * ow;
-            if (g.stride == 1) {
-              for (int xo = lo; xo < hi; ++xo) out_row[xo] += in[xo];
-            } else {
-              for (int xo = lo; xo < hi; ++xo) out_row[xo * g.stride] += in[xo];
-            }
+            for (int xo = lo; xo < hi; ++xo) out_row[xo * g.stride] += in[xo];
           }
         }
       }
@@ -208,7 +212,7 @@ void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight
   const int group = std::min(n, g.group());
   T* col_scratch = scratch;
   T* dout = col_scratch + static_cast<size_t>(K) * group * P;
-  T* dcol = dout + static_cast<size_t>(OC) * group * P;
+  T* dcol = col_scratch;  // col is read by the weight gradient before dcol is written
   for (int s0 = 0; s0 < n; s0 += group) {
     const int gs = std::min(group, n - s0);
     // dy in GEMM order (oc, s, p): for one sample that is dy itself,
