@@ -101,6 +101,7 @@ TEST(EndToEnd, CnnReaches97PercentOnRealMnist) {
   Trainer trainer(net, *opt, data, config, pool);
   double first_loss = 0;
   int epochs_seen = 0;
+  EvalResult epoch_eval;
   TrainCallbacks callbacks;
   callbacks.on_step = [&](const StepEvent& e) {
     if (e.step == 0) first_loss = e.loss;
@@ -108,6 +109,7 @@ TEST(EndToEnd, CnnReaches97PercentOnRealMnist) {
   callbacks.on_epoch = [&](const EpochEvent& e) {
     ++epochs_seen;
     EXPECT_EQ(e.eval_split, "test");
+    epoch_eval = e.eval;
   };
   trainer.run(schedule, callbacks);
   EXPECT_EQ(epochs_seen, 1);
@@ -119,6 +121,14 @@ TEST(EndToEnd, CnnReaches97PercentOnRealMnist) {
   int total = 0;
   for (int v : r.confusion) total += v;
   EXPECT_EQ(total, 10000);
+  // The trainer's test result is that evaluation (the epoch's, reused),
+  // until a step changes the weights.
+  EXPECT_EQ(trainer.test_result().loss, r.loss);
+  EXPECT_EQ(trainer.test_result().loss, epoch_eval.loss);
+  const auto order = epoch_order(data.train.count, 1, 0, true);
+  trainer.step(std::span(order).subspan(0, 100), 0.1);
+  EXPECT_EQ(trainer.test_result().loss, evaluate(net, data.test, data.scaling, pool).loss);
+  EXPECT_NE(trainer.test_result().loss, r.loss);
 }
 
 }  // namespace

@@ -202,7 +202,7 @@ int run_train(TrainArgs& args) {
         stop_signal() ? "interrupted" : "stopped", s.step, s.epoch, s.batch, args.save, args.save);
     return stop_signal() ? 128 + stop_signal() : 0;
   }
-  const EvalResult test = evaluate(network, data.test, data.scaling, pool);
+  const EvalResult test = trainer.test_result();
   fmt::print("test accuracy: {:.2f}% ({}/{}), loss: {:.4f}\n", 100 * test.accuracy(), test.correct, test.samples,
              test.loss);
   if (metrics) metrics->final(test, trainer.state().step, trainer.state().seconds);

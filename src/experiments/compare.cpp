@@ -315,21 +315,14 @@ bool train_run(const RunSpec& run, const DataSplits& data, const std::string& pa
   Trainer trainer(network, *optimizer, data, config, pool);
   {
     MetricsLog log(partial, TrainState{});
-    std::optional<EpochEvent> last_epoch;
     TrainCallbacks callbacks;
     callbacks.on_step = [&](const StepEvent& e) { log.step(e); };
     callbacks.on_batch = [&](const StepEvent& e) { on_batch(e.step + 1); };
-    callbacks.on_epoch = [&](const EpochEvent& e) {
-      log.epoch(e);
-      last_epoch = e;
-    };
+    callbacks.on_epoch = [&](const EpochEvent& e) { log.epoch(e); };
     callbacks.should_stop = should_stop;
     try {
       if (!trainer.run(schedule, callbacks)) return false;
-      const EvalResult test = last_epoch && last_epoch->eval_split == "test"
-                                  ? last_epoch->eval
-                                  : evaluate(network, data.test, data.scaling, pool);
-      log.final(test, trainer.state().step, trainer.state().seconds);
+      log.final(trainer.test_result(), trainer.state().step, trainer.state().seconds);
     } catch (const Diverged& e) {
       log.diverged(e.step, e.loss, trainer.state().seconds);
     }

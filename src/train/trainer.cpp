@@ -192,7 +192,13 @@ double Trainer::step(std::span<const uint32_t> indices, double lr) {
     }
   }
   optimizer_.step(network_.params(), grad_, lr);
+  test_result_.reset();
   return loss / n;
+}
+
+EvalResult Trainer::test_result() {
+  if (!test_result_) test_result_ = evaluate(network_, data_.test, data_.scaling, pool_);
+  return *test_result_;
 }
 
 bool Trainer::run(Schedule& schedule, const TrainCallbacks& callbacks) {
@@ -237,6 +243,7 @@ bool Trainer::run(Schedule& schedule, const TrainCallbacks& callbacks) {
                      schedule.lr(state_.step - 1),
                      (train.count - static_cast<double>(first_batch) * config_.batch_size) / train_seconds,
                      train_seconds};
+    if (!has_valid) test_result_ = event.eval;
     schedule.epoch_end(event.eval.loss);
     ++state_.epoch;
     state_.batch = 0;

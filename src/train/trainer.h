@@ -102,6 +102,11 @@ class Trainer {
   // each epoch's held-out loss). Returns true when every epoch is done.
   bool run(Schedule& schedule, const TrainCallbacks& callbacks);
 
+  // Accuracy and loss of the current weights on the test set. The last
+  // epoch's evaluation is reused when it was on the test set (IDX data has
+  // no validation split) and nothing has trained since.
+  EvalResult test_result();
+
   TrainState& state() { return state_; }
   int batches_per_epoch() const;
 
@@ -112,6 +117,7 @@ class Trainer {
   TrainConfig config_;
   ThreadPool& pool_;
   TrainState state_;
+  std::optional<EvalResult> test_result_;        // of the current weights, if known
   std::vector<Workspace<float>> workspaces_;     // one per worker
   std::vector<std::vector<float>> chunk_grads_;  // one per chunk
   std::vector<double> chunk_losses_;
