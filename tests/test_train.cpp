@@ -12,6 +12,7 @@
 #include "data/dataset.h"
 #include "io/checkpoint.h"
 #include "helpers.h"
+#include "kernels/layers.h"
 #include "nn/models.h"
 #include "train/trainer.h"
 
@@ -83,6 +84,27 @@ TEST(Train, ReportedSecondsAreTheTimeSpentTraining) {
   EXPECT_LE(trainer.state().seconds, 100 + wall);
   EXPECT_GT(last_step_seconds, 100);
   EXPECT_LE(last_step_seconds, trainer.state().seconds);
+}
+
+// Predictor, one image at a time with its workspace kept, gives each
+// image's probabilities as a batch forward pass does.
+TEST(Predictor, MatchesABatchForwardPassImageByImage) {
+  const DataSplits& data = mnist_data();
+  Network<float> net = make_network<float>("cnn", {1, 28, 28}, 10);
+  net.init(5);
+  std::vector<float> images(3 * 784);
+  std::vector<uint8_t> labels(3);
+  const std::vector<uint32_t> indices = {0, 1, 2};
+  data.test.gather(indices, data.scaling, images.data(), labels.data());
+  Workspace<float> batch(net, 3, /*for_training=*/false);
+  std::vector<float> expected(30);
+  softmax(batch.forward(net, images.data(), 3), expected.data(), 3, 10);
+  Predictor predict(net);
+  for (int i = 0; i < 3; ++i) {
+    const auto probs = predict(images.data() + i * 784);
+    ASSERT_EQ(probs.size(), 10u);
+    for (int c = 0; c < 10; ++c) EXPECT_NEAR(probs[c], expected[i * 10 + c], 1e-6) << i << " " << c;
+  }
 }
 
 // The course's CNN, one epoch of SGD at lr 0.1, batch 100.

@@ -43,15 +43,16 @@ int run_predict(const PredictArgs& args) {
   // MNIST fits digits into 20x20 of 28x28; keep that proportion.
   const int box = std::max(1, (size * 20 + 14) / 28);
   auto results = nlohmann::json::array();
+  Predictor predict(saved.network);
   for (const auto& path : args.images) {
     std::vector<float> pixels = preprocess_digit(read_image(path), path, size, box);
     if (args.show) print_ascii(pixels, size);
     std::vector<float> input(pixels.size());
     for (size_t i = 0; i < pixels.size(); ++i) input[i] = pixels[i] * saved.scaling.scale + saved.scaling.offset;
-    const auto probs = predict_probabilities(saved.network, input.data(), 1);
+    const std::span<const float> probs = predict(input.data());
     const int digit = static_cast<int>(std::max_element(probs.begin(), probs.end()) - probs.begin());
     if (args.json) {
-      results.push_back({{"file", path}, {"digit", digit}, {"probabilities", probs}});
+      results.push_back({{"file", path}, {"digit", digit}, {"probabilities", std::vector<float>(probs.begin(), probs.end())}});
       continue;
     }
     std::string table;

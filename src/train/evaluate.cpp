@@ -57,12 +57,12 @@ EvalResult evaluate(const Network<float>& network, const ImageSet& set, const In
   return total;
 }
 
-std::vector<float> predict_probabilities(const Network<float>& network, const float* inputs, int n) {
-  Workspace<float> workspace(network, n, /*for_training=*/false);
-  const float* logits = workspace.forward(network, inputs, n);
-  std::vector<float> probs(static_cast<size_t>(n) * network.classes());
-  softmax(logits, probs.data(), n, network.classes());
-  return probs;
+Predictor::Predictor(const Network<float>& network)
+    : network_(network), workspace_(network, 1, /*for_training=*/false), probs_(network.classes()) {}
+
+std::span<const float> Predictor::operator()(const float* input) {
+  softmax(workspace_.forward(network_, input, 1), probs_.data(), 1, network_.classes());
+  return probs_;
 }
 
 }  // namespace mnist

@@ -19,7 +19,19 @@ struct EvalResult {
 EvalResult evaluate(const Network<float>& network, const ImageSet& set, const InputScaling& scaling,
                     ThreadPool& pool);
 
-// Class probabilities (n, classes) for n inputs already scaled.
-std::vector<float> predict_probabilities(const Network<float>& network, const float* inputs, int n);
+// Class probabilities of one image at a time, with the workspace kept from
+// call to call: nothing is allocated per image.
+class Predictor {
+ public:
+  explicit Predictor(const Network<float>& network);
+  // input: one image, already scaled. The probabilities stay valid until
+  // the next call.
+  std::span<const float> operator()(const float* input);
+
+ private:
+  const Network<float>& network_;
+  Workspace<float> workspace_;
+  std::vector<float> probs_;
+};
 
 }  // namespace mnist
