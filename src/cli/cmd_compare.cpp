@@ -243,10 +243,7 @@ Command add_compare(CLI::App& app) {
   add_data_option(cmd, c.data)->group(data_group);
   cmd->add_option("--train-samples", spec.train_samples, "Train on the first N training samples (quick studies)")
       ->group(data_group);
-  cmd->add_option("--model", c.model, "cnn (the course network), mlp or linear")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"cnn", "mlp", "linear"}))
-      ->group(data_group);
+  add_model_option(cmd, c.model)->group(data_group);
 
   add_optimizer_options(cmd, c.optimizer, opt_group,
                         /*with_name_and_lr=*/false);

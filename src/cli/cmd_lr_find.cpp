@@ -96,10 +96,7 @@ Command add_lr_find(CLI::App& app) {
       "a copy; nothing is saved but the plot.");
   const std::string group = "Range test", opt_group = "Optimizer", data_group = "Data and model";
   add_data_option(cmd, args->data)->group(data_group);
-  args->model_opt = cmd->add_option("--model", args->model, "cnn (the course network), mlp or linear")
-                        ->capture_default_str()
-                        ->check(CLI::IsMember({"cnn", "mlp", "linear"}))
-                        ->group(data_group);
+  args->model_opt = add_model_option(cmd, args->model)->group(data_group);
   cmd->add_option("--init", args->init, "Test from the weights in this safetensors file (left untouched)")
       ->group(data_group);
   cmd->add_option("--optimizer", args->optimizer.name, "sgd, momentum, adagrad, rmsprop, adadelta, adam or adamw")

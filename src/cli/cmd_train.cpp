@@ -235,10 +235,7 @@ Command add_train(CLI::App& app) {
   const std::string data_group = "Data and model", opt_group = "Optimizer", sched_group = "Learning-rate schedule",
                     run_group = "Run, checkpoints and logs";
   args->data_opt = add_data_option(cmd, c.data)->group(data_group);
-  fixed(cmd->add_option("--model", c.model, "cnn (the course network), mlp or linear")
-            ->capture_default_str()
-            ->check(CLI::IsMember({"cnn", "mlp", "linear"}))
-            ->group(data_group));
+  fixed(add_model_option(cmd, c.model)->group(data_group));
   fixed(cmd->add_option("--init", c.init,
                         "Start from the weights in this safetensors file "
                         "instead of random ones")

@@ -26,6 +26,12 @@ CLI::Option* add_data_option(CLI::App* cmd, std::string& path) {
       ->capture_default_str();
 }
 
+CLI::Option* add_model_option(CLI::App* cmd, std::string& model) {
+  return cmd->add_option("--model", model, "cnn (the course network), mlp or linear")
+      ->capture_default_str()
+      ->check(CLI::IsMember(model_names()));
+}
+
 CLI::Option* add_threads_option(CLI::App* cmd, int& threads) {
   return cmd->add_option("--threads", threads, "Worker threads; 0 uses every core")
       ->capture_default_str()

@@ -32,6 +32,8 @@ std::string default_data_path();
 
 // Adds --data with the default above.
 CLI::Option* add_data_option(CLI::App* cmd, std::string& path);
+// Adds --model, one of model_names().
+CLI::Option* add_model_option(CLI::App* cmd, std::string& model);
 // Adds --threads (0 = all cores).
 CLI::Option* add_threads_option(CLI::App* cmd, int& threads);
 

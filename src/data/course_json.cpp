@@ -35,7 +35,6 @@ void parse_split(od::value split_value, const std::string& what, const char* nam
   const std::string where = fmt::format("split '{}'", name);
   auto split = check(split_value.get_array(), what, where, "is not a list [images, labels]");
   int part = 0;
-  size_t labels_seen = 0;
   for (auto element : split) {
     auto value = check(std::move(element), what, where);
     if (part == 0) {
@@ -74,10 +73,9 @@ void parse_split(od::value split_value, const std::string& what, const char* nam
                                     where, "a label is not an integer");
         if (label < 0 || label >= kNumClasses) {
           throw Error(fmt::format("{}: {}: label {} at index {} is out of range 0..{}", what, where,
-                                  label, labels_seen, kNumClasses - 1));
+                                  label, set.labels.size(), kNumClasses - 1));
         }
         set.labels.push_back(static_cast<uint8_t>(label));
-        ++labels_seen;
       }
     }
     ++part;

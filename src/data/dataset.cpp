@@ -80,7 +80,6 @@ DataSplits load_data(const std::string& path, Splits which) {
                               splits.test.rows, splits.test.cols, splits.train.rows,
                               splits.train.cols));
     }
-    splits.source = path;
     return splits;
   }
   if (file_exists(path)) return read_course_json(path);

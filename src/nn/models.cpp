@@ -1,5 +1,8 @@
 #include "nn/models.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 
 #include "util/error.h"
@@ -31,7 +34,7 @@ std::vector<LayerSpec> specs_for(const std::string& model, int classes) {
     return {L::linear("fc1", 256), L::relu(), L::linear("fc2", classes)};
   }
   if (model == "linear") return {L::linear("fc", classes)};  // softmax regression
-  throw UsageError("--model: unknown model '" + model + "' (choose cnn, mlp or linear)");
+  throw UsageError(fmt::format("--model: unknown model '{}' (choose {})", model, fmt::join(model_names(), ", ")));
 }
 
 }  // namespace

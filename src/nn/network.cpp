@@ -94,9 +94,10 @@ void Network<T>::init(uint64_t seed) {
 
 template <class T>
 Workspace<T>::Workspace(const Network<T>& net, int max_batch, bool for_training) : max_batch_(max_batch) {
-  size_t largest = net.input_shape().size();
+  size_t largest = 0;  // of the input gradients: every layer's but the first
   size_t scratch = 0;
   for (const auto& layer : net.layers()) {
+    if (&layer != &net.layers().front()) largest = std::max(largest, layer.in.size());
     activations_.emplace_back(layer.out.size() * max_batch);
     argmax_.emplace_back(layer.spec.kind == LayerSpec::Kind::MaxPool2d
                              ? layer.out.size() * max_batch
@@ -104,7 +105,6 @@ Workspace<T>::Workspace(const Network<T>& net, int max_batch, bool for_training)
     columns_.emplace_back(for_training && layer.spec.kind == LayerSpec::Kind::Conv2d
                               ? conv2d_columns_size(layer.conv, max_batch)
                               : 0);
-    largest = std::max(largest, layer.out.size());
     if (layer.spec.kind == LayerSpec::Kind::Conv2d) {
       scratch = std::max(scratch, conv2d_scratch_size(layer.conv, max_batch));
     }
