@@ -48,7 +48,7 @@ int run_predict(const PredictArgs& args) {
     std::vector<float> pixels = preprocess_digit(read_image(path), path, size, box);
     if (args.show) print_ascii(pixels, size);
     std::vector<float> input(pixels.size());
-    for (size_t i = 0; i < pixels.size(); ++i) input[i] = pixels[i] * saved.scaling.scale + saved.scaling.offset;
+    for (size_t i = 0; i < pixels.size(); ++i) input[i] = saved.scaling.apply(pixels[i]);
     const std::span<const float> probs = predict(input.data());
     const int digit = static_cast<int>(std::max_element(probs.begin(), probs.end()) - probs.begin());
     if (args.json) {

@@ -41,11 +41,9 @@ CLI::Option* add_threads_option(CLI::App* cmd, int& threads) {
 DataSplits load_data_for(const std::string& path, const InputScaling& model_scaling, Splits which) {
   DataSplits data = load_data(path, which);
   if (!data.test.values.empty() && !(data.scaling == model_scaling)) {
-    // pixel = (v - offset) / scale in the data's scaling; then the model's.
+    // Back to the pixel in the data's scaling, then into the model's.
     for (ImageSet* set : {&data.train, &data.valid, &data.test}) {
-      for (float& v : set->values) {
-        v = (v - data.scaling.offset) / data.scaling.scale * model_scaling.scale + model_scaling.offset;
-      }
+      for (float& v : set->values) v = model_scaling.apply(data.scaling.pixel_of(v));
     }
   }
   data.scaling = model_scaling;

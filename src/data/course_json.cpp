@@ -147,7 +147,7 @@ std::string course_json_text(const ImageSet& train, const ImageSet& valid, const
   // Each pixel value has one text form; make the 256 once.
   std::array<std::string, 256> text;
   for (int p = 0; p < 256; ++p) {
-    text[p] = fmt::format("{}", static_cast<float>(p) * scaling.scale + scaling.offset);
+    text[p] = fmt::format("{}", scaling.apply(static_cast<float>(p)));
   }
   std::string out;
   out.reserve((train.pixels.size() + valid.pixels.size() + eval.pixels.size()) * 4);

@@ -20,7 +20,7 @@ void ImageSet::gather(std::span<const uint32_t> indices, const InputScaling& sca
     float* dst = images + i * size;
     if (values.empty()) {
       const uint8_t* src = pixels.data() + at;
-      for (size_t j = 0; j < size; ++j) dst[j] = static_cast<float>(src[j]) * scaling.scale + scaling.offset;
+      for (size_t j = 0; j < size; ++j) dst[j] = scaling.apply(src[j]);
     } else {
       std::copy(values.begin() + at, values.begin() + at + size, dst);
     }

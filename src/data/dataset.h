@@ -10,9 +10,13 @@
 namespace mnist {
 
 // The network sees pixel * scale + offset for a pixel in [0, 255].
+// How a pixel (0..255, or a grey level of a photo) becomes a network input.
+// Training, course-JSON conversion and predict all scale through here.
 struct InputScaling {
   float scale = 1.0f / 255.0f;
   float offset = 0.0f;
+  float apply(float pixel) const { return pixel * scale + offset; }
+  float pixel_of(float input) const { return (input - offset) / scale; }
   bool operator==(const InputScaling&) const = default;
 };
 
