@@ -220,7 +220,7 @@ Command add_compare(CLI::App& app) {
       "already done.");
   const std::string grid_group = "Grid", data_group = "Data and model", opt_group = "Optimizer (every run)",
                     sched_group = "Learning-rate schedule (every run)", run_group = "Runs and output";
-  cmd->add_option("--optimizers", args->optimizers, "Optimizers to compare")
+  cmd->add_option("--optimizers", args->optimizers, "Optimizers to compare: any of sgd, momentum, adagrad, rmsprop, adadelta, adam, adamw")
       ->delimiter(',')
       ->capture_default_str()
       ->group(grid_group);
