@@ -36,7 +36,7 @@ void conv_forward(benchmark::State& state, const ConvGeometry& g) {
   const auto w = random_floats(static_cast<size_t>(g.out_channels) * g.patch());
   const auto b = random_floats(g.out_channels);
   std::vector<float> y(static_cast<size_t>(n) * g.out_channels * g.out_plane());
-  std::vector<float> scratch(conv2d_scratch_size(g, n));
+  std::vector<float> scratch(conv2d_scratch_size<float>(g, n));
   for (auto _ : state) {
     conv2d_forward(x.data(), w.data(), b.data(), y.data(), n, g, scratch.data());
     benchmark::DoNotOptimize(y.data());
@@ -52,7 +52,7 @@ void conv_backward(benchmark::State& state, const ConvGeometry& g, bool input_gr
   const auto w = random_floats(static_cast<size_t>(g.out_channels) * g.patch());
   const auto dy = random_floats(static_cast<size_t>(n) * g.out_channels * g.out_plane());
   std::vector<float> dx(x.size()), dw(w.size()), db(g.out_channels);
-  std::vector<float> scratch(conv2d_scratch_size(g, n));
+  std::vector<float> scratch(conv2d_scratch_size<float>(g, n));
   for (auto _ : state) {
     conv2d_backward(x.data(), w.data(), dy.data(), input_grad ? dx.data() : nullptr, dw.data(), db.data(), n, g,
                     scratch.data());

@@ -48,7 +48,7 @@ TEST(GradientCheck, Conv2d) {
   auto w = random_vector<double>(3 * g.patch(), rng);
   auto b = random_vector<double>(3, rng);
   const auto r = random_vector<double>(static_cast<size_t>(n) * 3 * g.out_plane(), rng);
-  std::vector<double> scratch(conv2d_scratch_size(g, n)), y(r.size());
+  std::vector<double> scratch(conv2d_scratch_size<double>(g, n)), y(r.size());
   auto loss = [&] {
     conv2d_forward(x.data(), w.data(), b.data(), y.data(), n, g, scratch.data());
     return dot(y, r);

@@ -4,6 +4,7 @@
 #include "helpers.h"
 #include "kernels/blas.h"
 #include "kernels/conv.h"
+#include "kernels/conv_direct.h"
 #include "kernels/reference.h"
 
 namespace mnist {
@@ -26,7 +27,7 @@ TEST_P(ConvMatchesReference, ForwardAndBackward) {
   const auto b = random_vector<double>(p.oc, rng);
   const size_t out_size = static_cast<size_t>(p.n) * p.oc * g.out_plane();
   std::vector<double> y(out_size), y_ref(out_size);
-  std::vector<double> scratch(conv2d_scratch_size(g, p.n));
+  std::vector<double> scratch(conv2d_scratch_size<double>(g, p.n));
   conv2d_forward(x.data(), w.data(), b.data(), y.data(), p.n, g, scratch.data());
   reference::conv2d_forward(x.data(), w.data(), b.data(), y_ref.data(), p.n, g);
   for (size_t i = 0; i < out_size; ++i) ASSERT_NEAR(y[i], y_ref[i], 1e-12) << "output " << i;
@@ -41,7 +42,7 @@ TEST_P(ConvMatchesReference, ForwardAndBackward) {
   for (size_t i = 0; i < db.size(); ++i) ASSERT_NEAR(db[i], db_ref[i], 1e-11) << "db " << i;
 
   // Columns kept from the forward pass give bit-identical gradients.
-  std::vector<double> columns(conv2d_columns_size(g, p.n)), y_kept(out_size);
+  std::vector<double> columns(conv2d_saved_size<double>(g, p.n)), y_kept(out_size);
   conv2d_forward(x.data(), w.data(), b.data(), y_kept.data(), p.n, g, scratch.data(), columns.data());
   EXPECT_EQ(y_kept, y);
   std::vector<double> dx2(x.size(), 0.5), dw2(w.size(), 0.25), db2(b.size(), -0.5);
@@ -52,15 +53,14 @@ TEST_P(ConvMatchesReference, ForwardAndBackward) {
   EXPECT_EQ(db2, db);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, ConvMatchesReference,
-    ::testing::Values(ConvCase{1, 1, 28, 28, 20, 5, 1, 2},   // the course's conv1
-                      ConvCase{3, 20, 14, 14, 20, 5, 1, 2},  // the course's conv2
-                      ConvCase{1, 1, 1, 1, 1, 1, 1, 0},      // smallest
-                      ConvCase{2, 3, 5, 7, 4, 3, 1, 0},      // no padding, non-square
-                      ConvCase{5, 2, 6, 6, 3, 3, 2, 1},      // stride 2
-                      ConvCase{2, 1, 4, 4, 2, 5, 1, 2},      // kernel larger than the input
-                      ConvCase{40, 1, 9, 9, 3, 5, 1, 2}));   // several im2col groups
+INSTANTIATE_TEST_SUITE_P(Shapes, ConvMatchesReference,
+                         ::testing::Values(ConvCase{1, 1, 28, 28, 20, 5, 1, 2},   // the course's conv1
+                                           ConvCase{3, 20, 14, 14, 20, 5, 1, 2},  // the course's conv2
+                                           ConvCase{1, 1, 1, 1, 1, 1, 1, 0},      // smallest
+                                           ConvCase{2, 3, 5, 7, 4, 3, 1, 0},      // no padding, non-square
+                                           ConvCase{5, 2, 6, 6, 3, 3, 2, 1},      // stride 2
+                                           ConvCase{2, 1, 4, 4, 2, 5, 1, 2},      // kernel larger than the input
+                                           ConvCase{40, 1, 9, 9, 3, 5, 1, 2}));   // several im2col groups
 
 TEST(Conv, ScratchCoversSeveralGroupsWithRemainder) {
   // conv1 on 28x28 takes several samples per group; make n not a multiple.
@@ -72,10 +72,96 @@ TEST(Conv, ScratchCoversSeveralGroupsWithRemainder) {
   const auto w = random_vector<float>(20 * 25, rng);
   const auto b = random_vector<float>(20, rng);
   std::vector<float> y(static_cast<size_t>(n) * 20 * 784), y_ref(y.size());
-  std::vector<float> scratch(conv2d_scratch_size(g, n));
+  std::vector<float> scratch(conv2d_scratch_size<float>(g, n));
   conv2d_forward(x.data(), w.data(), b.data(), y.data(), n, g, scratch.data());
   reference::conv2d_forward(x.data(), w.data(), b.data(), y_ref.data(), n, g);
   for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], y_ref[i], 1e-5f) << i;
+}
+
+// The direct kernels of every instruction set this CPU runs against the
+// scalar reference that adds the same terms in the same order: equal to the
+// bit, forward and backward, on the course's shapes and on edges (one
+// vector per row exactly, one lane past it, remainders of every blocking,
+// 1x1 kernels). They are also checked against the plain definition.
+struct DirectCase {
+  int n, c, h, w, oc, k;
+};
+
+class DirectConv : public ::testing::TestWithParam<DirectCase> {};
+
+TEST_P(DirectConv, EqualsItsReferenceToTheBit) {
+  const DirectCase p = GetParam();
+  const ConvGeometry g{p.c, p.h, p.w, p.oc, p.k, 1, (p.k - 1) / 2};
+  ASSERT_TRUE(direct::supports(g));
+  int count = 0;
+  const direct::Kernels* const* builds = direct::available(count);
+  if (count == 0) GTEST_SKIP() << "this CPU has neither AVX2 with FMA nor AVX-512";
+  std::mt19937 rng(p.n * 7 + p.c * 131 + p.w);
+  auto x = random_vector<float>(static_cast<size_t>(p.n) * p.c * p.h * p.w, rng);
+  for (size_t i = 0; i < x.size(); i += 5) x[i] = 0;  // like a ReLU's output
+  const auto w = random_vector<float>(static_cast<size_t>(p.oc) * g.patch(), rng);
+  const auto b = random_vector<float>(p.oc, rng);
+  const auto dy = random_vector<float>(static_cast<size_t>(p.n) * p.oc * p.h * p.w, rng);
+  std::vector<float> y_ref(dy.size()), dx_ref(x.size(), 0.5f), dw_ref(w.size(), 0.25f), db_ref(b.size(), -0.5f);
+  reference::direct_conv2d_forward(x.data(), w.data(), b.data(), y_ref.data(), p.n, g);
+  reference::direct_conv2d_backward(x.data(), w.data(), dy.data(), dx_ref.data(), dw_ref.data(), db_ref.data(), p.n, g);
+
+  // The reference computes the convolution (in another order).
+  std::vector<float> y_def(dy.size());
+  reference::conv2d_forward(x.data(), w.data(), b.data(), y_def.data(), p.n, g);
+  for (size_t i = 0; i < y_def.size(); ++i) ASSERT_NEAR(y_ref[i], y_def[i], 1e-4f) << "output " << i;
+
+  std::vector<float> scratch(direct::scratch_size(g, p.n)), saved(direct::saved_size(g, p.n));
+  for (int b_i = 0; b_i < count; ++b_i) {
+    const direct::Kernels& k = *builds[b_i];
+    SCOPED_TRACE(k.isa);
+    std::vector<float> y(dy.size(), 7.0f);
+    direct::conv2d_forward(k, x.data(), w.data(), b.data(), y.data(), p.n, g, scratch.data(), saved.data());
+    for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(y[i], y_ref[i]) << "output " << i;
+    // With and without what the forward pass saved.
+    for (const float* kept : {static_cast<const float*>(saved.data()), static_cast<const float*>(nullptr)}) {
+      std::vector<float> dx(x.size(), 0.5f), dw(w.size(), 0.25f), db(b.size(), -0.5f);
+      direct::conv2d_backward(k, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), p.n, g, scratch.data(),
+                              kept);
+      for (size_t i = 0; i < dx.size(); ++i) ASSERT_EQ(dx[i], dx_ref[i]) << "dx " << i;
+      for (size_t i = 0; i < dw.size(); ++i) ASSERT_EQ(dw[i], dw_ref[i]) << "dw " << i;
+      for (size_t i = 0; i < db.size(); ++i) ASSERT_EQ(db[i], db_ref[i]) << "db " << i;
+    }
+    // The first layer asks for no input gradient.
+    std::vector<float> dw(w.size(), 0.25f), db(b.size(), -0.5f);
+    direct::conv2d_backward(k, x.data(), w.data(), dy.data(), nullptr, dw.data(), db.data(), p.n, g, scratch.data(),
+                            saved.data());
+    EXPECT_EQ(dw, dw_ref);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, DirectConv,
+                         ::testing::Values(DirectCase{13, 1, 28, 28, 20, 5},   // the course's conv1, one worker's chunk
+                                           DirectCase{13, 20, 14, 14, 20, 5},  // the course's conv2
+                                           DirectCase{1, 1, 1, 1, 1, 1},       // smallest
+                                           DirectCase{2, 3, 16, 16, 7, 3},     // a whole vector per row; 7 channels
+                                           DirectCase{3, 2, 5, 17, 5, 5},      // one lane past a vector
+                                           DirectCase{1, 5, 33, 3, 9, 7},      // tall and narrow, large kernel
+                                           DirectCase{4, 1, 2, 40, 3, 1}));    // 1x1 kernel, three vectors per row
+
+TEST(DirectConvRouting, CoursesShapesTakeTheDirectKernels) {
+  const ConvGeometry conv2{20, 14, 14, 20, 5, 1, 2};
+  if (direct::best() == nullptr) GTEST_SKIP() << "no direct kernels on this CPU";
+  // conv2d_forward<float> takes the direct path: its output equals the
+  // reference of the direct kernels, not merely the convolution.
+  std::mt19937 rng(11);
+  const int n = 3;
+  const auto x = random_vector<float>(static_cast<size_t>(n) * 20 * 196, rng);
+  const auto w = random_vector<float>(20 * 500, rng);
+  const auto b = random_vector<float>(20, rng);
+  std::vector<float> y(static_cast<size_t>(n) * 20 * 196), y_ref(y.size());
+  std::vector<float> scratch(conv2d_scratch_size<float>(conv2, n));
+  conv2d_forward(x.data(), w.data(), b.data(), y.data(), n, conv2, scratch.data());
+  reference::direct_conv2d_forward(x.data(), w.data(), b.data(), y_ref.data(), n, conv2);
+  EXPECT_EQ(y, y_ref);
+  EXPECT_FALSE(direct::supports(ConvGeometry{1, 8, 8, 2, 5, 1, 0}));  // "valid" padding
+  EXPECT_FALSE(direct::supports(ConvGeometry{1, 8, 8, 2, 3, 2, 1}));  // stride 2
+  EXPECT_FALSE(direct::supports(ConvGeometry{1, 8, 8, 2, 4, 1, 1}));  // even kernel
 }
 
 TEST(Gemm, MatchesReferenceInAllTransposes) {
@@ -87,13 +173,15 @@ TEST(Gemm, MatchesReferenceInAllTransposes) {
   reference::matmul(a.data(), b.data(), want.data(), m, n, k);
   // Transposed copies of a and b.
   std::vector<double> at(k * m), bt(n * k);
-  for (int i = 0; i < m; ++i) for (int p = 0; p < k; ++p) at[p * m + i] = a[i * k + p];
-  for (int p = 0; p < k; ++p) for (int j = 0; j < n; ++j) bt[j * k + p] = b[p * n + j];
+  for (int i = 0; i < m; ++i)
+    for (int p = 0; p < k; ++p) at[p * m + i] = a[i * k + p];
+  for (int p = 0; p < k; ++p)
+    for (int j = 0; j < n; ++j) bt[j * k + p] = b[p * n + j];
   for (int ta = 0; ta < 2; ++ta) {
     for (int tb = 0; tb < 2; ++tb) {
       std::vector<double> c(m * n, 1.0);
-      gemm<double>(ta, tb, m, n, k, 1.0, ta ? at.data() : a.data(), ta ? m : k, tb ? bt.data() : b.data(),
-                   tb ? k : n, 0.0, c.data(), n);
+      gemm<double>(ta, tb, m, n, k, 1.0, ta ? at.data() : a.data(), ta ? m : k, tb ? bt.data() : b.data(), tb ? k : n,
+                   0.0, c.data(), n);
       for (int i = 0; i < m * n; ++i) ASSERT_NEAR(c[i], want[i], 1e-12) << ta << tb << i;
     }
   }

@@ -1,9 +1,11 @@
 #include "kernels/conv.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/blas.h"
+#include "kernels/conv_direct.h"
 
 namespace mnist {
 
@@ -14,12 +16,28 @@ int ConvGeometry::group() const {
   return static_cast<int>(std::max<size_t>(1, kTargetFloats / std::max<size_t>(1, per_sample)));
 }
 
-// Layout of the scratch for one group: col (K x gP), then y or dy in
-// GEMM order (OC x gP). Backward writes dcol (K x gP) over col, once the
-// weight gradient has read it.
+// The direct kernels for g, or null when g takes im2col + GEMM.
+template <class T>
+static const direct::Kernels* direct_kernels(const ConvGeometry& g) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (direct::supports(g)) return direct::best();
+  }
+  return nullptr;
+}
+
+// im2col: for one group, col (K x gP), then y or dy in GEMM order (OC x gP).
+// Backward writes dcol (K x gP) over col, once the weight gradient has read it.
+template <class T>
 size_t conv2d_scratch_size(const ConvGeometry& g, int n) {
+  if (direct_kernels<T>(g) != nullptr) return direct::scratch_size(g, n);
   const size_t gp = static_cast<size_t>(std::min(n, g.group())) * g.out_plane();
   return gp * (static_cast<size_t>(g.patch()) + g.out_channels);
+}
+
+template <class T>
+size_t conv2d_saved_size(const ConvGeometry& g, int n) {
+  if (direct_kernels<T>(g) != nullptr) return direct::saved_size(g, n);
+  return static_cast<size_t>(g.patch()) * g.out_plane() * n;
 }
 
 // The output columns [lo, hi) whose input column ox*stride - pad + kw lies
@@ -173,8 +191,14 @@ void col2im_add(const T* dcol, int samples, const ConvGeometry& g, T* dx) {
 }
 
 template <class T>
-void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n,
-                    const ConvGeometry& g, T* scratch, T* columns) {
+void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n, const ConvGeometry& g, T* scratch,
+                    T* columns) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (const direct::Kernels* k = direct_kernels<T>(g)) {
+      direct::conv2d_forward(*k, x, weight, bias, y, n, g, scratch, columns);
+      return;
+    }
+  }
   const int K = g.patch(), P = g.out_plane(), OC = g.out_channels;
   const size_t in_size = static_cast<size_t>(g.in_channels) * g.height * g.width;
   const int group = std::min(n, g.group());
@@ -187,7 +211,8 @@ void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n,
     if (gs == 1) {
       // One sample: GEMM order (oc, p) is NCHW already. Start from the bias.
       T* dst = y + static_cast<size_t>(s0) * OC * P;
-      for (int oc = 0; oc < OC; ++oc) std::fill(dst + static_cast<size_t>(oc) * P, dst + static_cast<size_t>(oc + 1) * P, bias[oc]);
+      for (int oc = 0; oc < OC; ++oc)
+        std::fill(dst + static_cast<size_t>(oc) * P, dst + static_cast<size_t>(oc + 1) * P, bias[oc]);
       gemm<T>(false, false, OC, P, K, T(1), weight, K, col, P, T(1), dst, P);
       continue;
     }
@@ -207,6 +232,12 @@ void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n,
 template <class T>
 void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n,
                      const ConvGeometry& g, T* scratch, const T* columns) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (const direct::Kernels* k = direct_kernels<T>(g)) {
+      direct::conv2d_backward(*k, x, weight, dy, dx, dweight, dbias, n, g, scratch, columns);
+      return;
+    }
+  }
   const int K = g.patch(), P = g.out_plane(), OC = g.out_channels;
   const size_t in_size = static_cast<size_t>(g.in_channels) * g.height * g.width;
   const int group = std::min(n, g.group());
@@ -249,13 +280,13 @@ void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight
   }
 }
 
-#define MNIST_INSTANTIATE(T)                                                                     \
-  template void im2col<T>(const T*, int, const ConvGeometry&, T*);                               \
-  template void col2im_add<T>(const T*, int, const ConvGeometry&, T*);                           \
-  template void conv2d_forward<T>(const T*, const T*, const T*, T*, int, const ConvGeometry&,    \
-                                  T*, T*);                                                       \
-  template void conv2d_backward<T>(const T*, const T*, const T*, T*, T*, T*, int,                \
-                                   const ConvGeometry&, T*, const T*);
+#define MNIST_INSTANTIATE(T)                                                                           \
+  template size_t conv2d_scratch_size<T>(const ConvGeometry&, int);                                    \
+  template size_t conv2d_saved_size<T>(const ConvGeometry&, int);                                      \
+  template void im2col<T>(const T*, int, const ConvGeometry&, T*);                                     \
+  template void col2im_add<T>(const T*, int, const ConvGeometry&, T*);                                 \
+  template void conv2d_forward<T>(const T*, const T*, const T*, T*, int, const ConvGeometry&, T*, T*); \
+  template void conv2d_backward<T>(const T*, const T*, const T*, T*, T*, T*, int, const ConvGeometry&, T*, const T*);
 MNIST_INSTANTIATE(float)
 MNIST_INSTANTIATE(double)
 #undef MNIST_INSTANTIATE

@@ -1,12 +1,12 @@
 #include "kernels/reference.h"
 
+#include <cmath>
 #include <cstddef>
 
 namespace mnist::reference {
 
 template <class T>
-void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n,
-                    const ConvGeometry& g) {
+void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n, const ConvGeometry& g) {
   const int oh = g.out_height(), ow = g.out_width(), k = g.kernel;
   for (int s = 0; s < n; ++s) {
     for (int oc = 0; oc < g.out_channels; ++oc) {
@@ -19,8 +19,7 @@ void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n,
                 const int iy = oy * g.stride - g.pad + ky, ix = ox * g.stride - g.pad + kx;
                 if (iy < 0 || iy >= g.height || ix < 0 || ix >= g.width) continue;
                 acc += weight[((static_cast<size_t>(oc) * g.in_channels + c) * k + ky) * k + kx] *
-                       x[((static_cast<size_t>(s) * g.in_channels + c) * g.height + iy) * g.width +
-                         ix];
+                       x[((static_cast<size_t>(s) * g.in_channels + c) * g.height + iy) * g.width + ix];
               }
             }
           }
@@ -47,8 +46,7 @@ void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight
                 const int iy = oy * g.stride - g.pad + ky, ix = ox * g.stride - g.pad + kx;
                 if (iy < 0 || iy >= g.height || ix < 0 || ix >= g.width) continue;
                 const size_t wi = ((static_cast<size_t>(oc) * g.in_channels + c) * k + ky) * k + kx;
-                const size_t xi =
-                    ((static_cast<size_t>(s) * g.in_channels + c) * g.height + iy) * g.width + ix;
+                const size_t xi = ((static_cast<size_t>(s) * g.in_channels + c) * g.height + iy) * g.width + ix;
                 dweight[wi] += d * x[xi];
                 if (dx != nullptr) dx[xi] += d * weight[wi];
               }
@@ -71,14 +69,112 @@ void matmul(const T* a, const T* b, T* y, int m, int n, int k) {
   }
 }
 
-template void conv2d_forward<float>(const float*, const float*, const float*, float*, int,
-                                    const ConvGeometry&);
-template void conv2d_forward<double>(const double*, const double*, const double*, double*, int,
+// x[s][c][iy][ix], or 0 outside the image.
+static float at(const float* x, int s, int c, int iy, int ix, int channels, int height, int width) {
+  if (iy < 0 || iy >= height || ix < 0 || ix >= width) return 0.0f;
+  return x[((static_cast<size_t>(s) * channels + c) * height + iy) * width + ix];
+}
+
+void direct_conv2d_forward(const float* x, const float* weight, const float* bias, float* y, int n,
+                           const ConvGeometry& g) {
+  const int k = g.kernel, h = g.height, w = g.width, C = g.in_channels, OC = g.out_channels;
+  for (int s = 0; s < n; ++s) {
+    for (int oc = 0; oc < OC; ++oc) {
+      for (int oy = 0; oy < h; ++oy) {
+        for (int ox = 0; ox < w; ++ox) {
+          float acc = bias[oc];
+          for (int c = 0; c < C; ++c) {
+            for (int ky = 0; ky < k; ++ky) {
+              for (int kx = 0; kx < k; ++kx) {
+                acc = std::fma(weight[((static_cast<size_t>(oc) * C + c) * k + ky) * k + kx],
+                               at(x, s, c, oy + ky - g.pad, ox + kx - g.pad, C, h, w), acc);
+              }
+            }
+          }
+          y[((static_cast<size_t>(s) * OC + oc) * h + oy) * w + ox] = acc;
+        }
+      }
+    }
+  }
+}
+
+void direct_conv2d_backward(const float* x, const float* weight, const float* dy, float* dx, float* dweight,
+                            float* dbias, int n, const ConvGeometry& g) {
+  const int k = g.kernel, h = g.height, w = g.width, C = g.in_channels, OC = g.out_channels;
+  constexpr int kLanes = 16;
+  const int vectors = (w + kLanes - 1) / kLanes;
+  // The 16 lanes' partial sums, added in a halving order.
+  auto reduce = [](float* lane) {
+    for (int half = kLanes / 2; half >= 1; half /= 2) {
+      for (int i = 0; i < half; ++i) lane[i] = lane[i] + lane[i + half];
+    }
+    return lane[0];
+  };
+  for (int oc = 0; oc < OC; ++oc) {
+    float lane[kLanes] = {};
+    for (int s = 0; s < n; ++s) {
+      for (int y = 0; y < h; ++y) {
+        for (int v = 0; v < vectors; ++v) {
+          for (int l = 0; l < kLanes; ++l) {
+            const int ox = v * kLanes + l;
+            lane[l] = lane[l] + (ox < w ? at(dy, s, oc, y, ox, OC, h, w) : 0.0f);
+          }
+        }
+      }
+    }
+    dbias[oc] = dbias[oc] + reduce(lane);
+  }
+  if (dx != nullptr) {
+    for (int s = 0; s < n; ++s) {
+      for (int c = 0; c < C; ++c) {
+        for (int iy = 0; iy < h; ++iy) {
+          for (int ix = 0; ix < w; ++ix) {
+            float acc = 0;
+            for (int oc = 0; oc < OC; ++oc) {
+              for (int ky = 0; ky < k; ++ky) {
+                for (int kx = 0; kx < k; ++kx) {
+                  acc = std::fma(weight[((static_cast<size_t>(oc) * C + c) * k + (k - 1 - ky)) * k + (k - 1 - kx)],
+                                 at(dy, s, oc, iy + ky - g.pad, ix + kx - g.pad, OC, h, w), acc);
+                }
+              }
+            }
+            float& d = dx[((static_cast<size_t>(s) * C + c) * h + iy) * w + ix];
+            d = d + acc;
+          }
+        }
+      }
+    }
+  }
+  for (int oc = 0; oc < OC; ++oc) {
+    for (int c = 0; c < C; ++c) {
+      for (int ky = 0; ky < k; ++ky) {
+        for (int kx = 0; kx < k; ++kx) {
+          float lane[kLanes] = {};
+          for (int s = 0; s < n; ++s) {
+            for (int y = 0; y < h; ++y) {
+              for (int v = 0; v < vectors; ++v) {
+                for (int l = 0; l < kLanes; ++l) {
+                  const int ox = v * kLanes + l;
+                  const float d = ox < w ? at(dy, s, oc, y, ox, OC, h, w) : 0.0f;
+                  lane[l] = std::fma(d, at(x, s, c, y + ky - g.pad, ox + kx - g.pad, C, h, w), lane[l]);
+                }
+              }
+            }
+          }
+          float& dw = dweight[((static_cast<size_t>(oc) * C + c) * k + ky) * k + kx];
+          dw = dw + reduce(lane);
+        }
+      }
+    }
+  }
+}
+
+template void conv2d_forward<float>(const float*, const float*, const float*, float*, int, const ConvGeometry&);
+template void conv2d_forward<double>(const double*, const double*, const double*, double*, int, const ConvGeometry&);
+template void conv2d_backward<float>(const float*, const float*, const float*, float*, float*, float*, int,
                                      const ConvGeometry&);
-template void conv2d_backward<float>(const float*, const float*, const float*, float*, float*,
-                                     float*, int, const ConvGeometry&);
-template void conv2d_backward<double>(const double*, const double*, const double*, double*,
-                                      double*, double*, int, const ConvGeometry&);
+template void conv2d_backward<double>(const double*, const double*, const double*, double*, double*, double*, int,
+                                      const ConvGeometry&);
 template void matmul<float>(const float*, const float*, float*, int, int, int);
 template void matmul<double>(const double*, const double*, double*, int, int, int);
 

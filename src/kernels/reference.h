@@ -7,12 +7,27 @@ namespace mnist::reference {
 
 // y[n][oc][oy][ox] = b[oc] + sum_{c,ky,kx} w[oc][c][ky][kx] * x[n][c][oy*s-p+ky][ox*s-p+kx]
 template <class T>
-void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n,
-                    const ConvGeometry& g);
+void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n, const ConvGeometry& g);
 // The exact adjoint of the above; accumulates into dx (if not null), dweight, dbias.
 template <class T>
 void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n,
                      const ConvGeometry& g);
+// The direct kernels' arithmetic (conv_direct.h), written as plain loops
+// over the unpadded tensors: the same fused multiply-adds in the same order,
+// so the kernels must match these to the bit. Only "same" convolutions.
+//   y = b, then y = fma(w[oc][c][ky][kx], x[c][oy+ky-p][ox+kx-p], y) over
+//   (c, ky, kx), with 0 outside the image.
+void direct_conv2d_forward(const float* x, const float* weight, const float* bias, float* y, int n,
+                           const ConvGeometry& g);
+//   dbias[oc] += the 16 lanes l of the sums over (s, y, v) of dy[s][oc][y][16v+l],
+//         added in a halving order.
+//   dx += (0, then fma(w[oc][c][K-1-ky][K-1-kx], dy[oc][y+ky-p][x+kx-p], .)
+//         over (oc, ky, kx)).
+//   dweight += the 16 lanes l of the sums over (s, y, v) of
+//         fma(dy[s][oc][y][16v+l], x[s][c][y+ky-p][16v+l+kx-p], .),
+//         dy being 0 past the row, added in the halving order.
+void direct_conv2d_backward(const float* x, const float* weight, const float* dy, float* dx, float* dweight,
+                            float* dbias, int n, const ConvGeometry& g);
 // y (m x n) = a (m x k) * b (k x n), all row-major.
 template <class T>
 void matmul(const T* a, const T* b, T* y, int m, int n, int k);

@@ -9,8 +9,7 @@
 namespace mnist {
 
 template <class T>
-Network<T>::Network(std::string model, const std::vector<LayerSpec>& specs, Shape input,
-                    int classes, bool allocate)
+Network<T>::Network(std::string model, const std::vector<LayerSpec>& specs, Shape input, int classes, bool allocate)
     : model_(std::move(model)), input_(input), classes_(classes) {
   Shape shape = input;
   size_t offset = 0;
@@ -25,15 +24,13 @@ Network<T>::Network(std::string model, const std::vector<LayerSpec>& specs, Shap
     Layer layer{spec, shape, shape, 0, 0, {}, {}};
     switch (spec.kind) {
       case LayerSpec::Kind::Conv2d: {
-        layer.conv = {shape.channels, shape.height, shape.width, spec.out, spec.kernel,
-                      spec.stride, spec.pad};
+        layer.conv = {shape.channels, shape.height, shape.width, spec.out, spec.kernel, spec.stride, spec.pad};
         if (layer.conv.out_height() < 1 || layer.conv.out_width() < 1) {
-          throw Error(model_ + ": input " + std::to_string(shape.height) + "x" +
-                      std::to_string(shape.width) + " is too small for layer " + spec.name);
+          throw Error(model_ + ": input " + std::to_string(shape.height) + "x" + std::to_string(shape.width) +
+                      " is too small for layer " + spec.name);
         }
         layer.out = {spec.out, layer.conv.out_height(), layer.conv.out_width()};
-        layer.weight = add_tensor(spec.name + ".weight",
-                                  {spec.out, shape.channels, spec.kernel, spec.kernel}, false);
+        layer.weight = add_tensor(spec.name + ".weight", {spec.out, shape.channels, spec.kernel, spec.kernel}, false);
         layer.bias = add_tensor(spec.name + ".bias", {spec.out}, true);
         break;
       }
@@ -42,8 +39,8 @@ Network<T>::Network(std::string model, const std::vector<LayerSpec>& specs, Shap
       case LayerSpec::Kind::MaxPool2d:
         layer.pool = {shape.height, shape.width, spec.kernel, spec.stride};
         if (shape.height < spec.kernel || shape.width < spec.kernel) {
-          throw Error(model_ + ": input is too small for " + std::to_string(spec.kernel) +
-                      "x" + std::to_string(spec.kernel) + " pooling");
+          throw Error(model_ + ": input is too small for " + std::to_string(spec.kernel) + "x" +
+                      std::to_string(spec.kernel) + " pooling");
         }
         layer.out = {shape.channels, layer.pool.out_height(), layer.pool.out_width()};
         break;
@@ -59,8 +56,8 @@ Network<T>::Network(std::string model, const std::vector<LayerSpec>& specs, Shap
     layers_.push_back(layer);
   }
   if (shape.size() != static_cast<size_t>(classes)) {
-    throw Error(model_ + ": the last layer has " + std::to_string(shape.size()) +
-                " outputs, expected " + std::to_string(classes));
+    throw Error(model_ + ": the last layer has " + std::to_string(shape.size()) + " outputs, expected " +
+                std::to_string(classes));
   }
   num_params_ = offset;
   if (allocate) params_.assign(offset, T(0));
@@ -82,9 +79,8 @@ void Network<T>::init(uint64_t seed) {
       continue;
     }
     const bool conv = layer.spec.kind == LayerSpec::Kind::Conv2d;
-    const size_t fan_in = conv ? static_cast<size_t>(layer.in.channels) * layer.spec.kernel *
-                                     layer.spec.kernel
-                               : layer.in.size();
+    const size_t fan_in =
+        conv ? static_cast<size_t>(layer.in.channels) * layer.spec.kernel * layer.spec.kernel : layer.in.size();
     const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
     const size_t weights = layer.bias - layer.weight;
     for (size_t i = 0; i < weights; ++i) params_[layer.weight + i] = rng.uniform(-bound, bound);
@@ -99,14 +95,11 @@ Workspace<T>::Workspace(const Network<T>& net, int max_batch, bool for_training)
   for (const auto& layer : net.layers()) {
     if (&layer != &net.layers().front()) largest = std::max(largest, layer.in.size());
     activations_.emplace_back(layer.out.size() * max_batch);
-    argmax_.emplace_back(layer.spec.kind == LayerSpec::Kind::MaxPool2d
-                             ? layer.out.size() * max_batch
-                             : 0);
-    columns_.emplace_back(for_training && layer.spec.kind == LayerSpec::Kind::Conv2d
-                              ? conv2d_columns_size(layer.conv, max_batch)
-                              : 0);
+    argmax_.emplace_back(layer.spec.kind == LayerSpec::Kind::MaxPool2d ? layer.out.size() * max_batch : 0);
+    columns_.emplace_back(
+        for_training && layer.spec.kind == LayerSpec::Kind::Conv2d ? conv2d_saved_size<T>(layer.conv, max_batch) : 0);
     if (layer.spec.kind == LayerSpec::Kind::Conv2d) {
-      scratch = std::max(scratch, conv2d_scratch_size(layer.conv, max_batch));
+      scratch = std::max(scratch, conv2d_scratch_size<T>(layer.conv, max_batch));
     }
   }
   if (for_training) {  // inference needs no activation gradients
@@ -134,12 +127,10 @@ const T* Workspace<T>::forward(const Network<T>& net, const T* x, int n) {
         relu_forward(in, out, l.out.size() * n);
         break;
       case LayerSpec::Kind::MaxPool2d:
-        maxpool_forward(in, out, argmax_[i].data(), static_cast<size_t>(n) * l.in.channels,
-                        l.pool);
+        maxpool_forward(in, out, argmax_[i].data(), static_cast<size_t>(n) * l.in.channels, l.pool);
         break;
       case LayerSpec::Kind::Linear:
-        linear_forward(in, params + l.weight, params + l.bias, out, n,
-                       static_cast<int>(l.in.size()), l.spec.out);
+        linear_forward(in, params + l.weight, params + l.bias, out, n, static_cast<int>(l.in.size()), l.spec.out);
         break;
     }
     in = out;
@@ -163,16 +154,15 @@ void Workspace<T>::backward(const Network<T>& net, const T* dlogits, int n, T* g
     }
     switch (l.spec.kind) {
       case LayerSpec::Kind::Conv2d:
-        conv2d_backward(in, params + l.weight, dout, din, grad + l.weight, grad + l.bias, n,
-                        l.conv, scratch_.data(), columns_[i].empty() ? nullptr : columns_[i].data());
+        conv2d_backward(in, params + l.weight, dout, din, grad + l.weight, grad + l.bias, n, l.conv, scratch_.data(),
+                        columns_[i].empty() ? nullptr : columns_[i].data());
         break;
       case LayerSpec::Kind::ReLU:
         if (din) relu_backward(activations_[i].data(), dout, din, l.out.size() * n);
         break;
       case LayerSpec::Kind::MaxPool2d:
         if (din) {
-          maxpool_backward(dout, argmax_[i].data(), din, static_cast<size_t>(n) * l.in.channels,
-                           l.pool);
+          maxpool_backward(dout, argmax_[i].data(), din, static_cast<size_t>(n) * l.in.channels, l.pool);
         }
         break;
       case LayerSpec::Kind::Linear:

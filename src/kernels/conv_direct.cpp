@@ -1,0 +1,160 @@
+#include "kernels/conv_direct.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "kernels/conv.h"
+
+namespace mnist::direct {
+
+namespace avx2 {
+extern const Kernels kernels;
+}
+namespace avx512 {
+extern const Kernels kernels;
+}
+
+bool supports(const ConvGeometry& g) {
+  return g.stride == 1 && g.kernel % 2 == 1 && g.pad == (g.kernel - 1) / 2 && g.in_channels > 0 && g.out_channels > 0 &&
+         g.height > 0 && g.width > 0;
+}
+
+Plan plan_for(const ConvGeometry& g) {
+  Plan p;
+  p.channels = g.in_channels;
+  p.out_channels = g.out_channels;
+  p.kernel = g.kernel;
+  p.pad = g.pad;
+  p.height = g.height;
+  p.width = g.width;
+  p.vectors = (g.width + kLanes - 1) / kLanes;
+  p.pitch = p.vectors * kLanes + 2 * g.pad;
+  p.rows = g.height + 2 * g.pad;
+  p.plane = (static_cast<size_t>(p.rows) * p.pitch + kLanes - 1) / kLanes * kLanes;
+  return p;
+}
+
+namespace {
+
+// The builds this CPU runs, fastest first. MNIST_KERNELS=avx2 or =gemm
+// (for benchmarks) leaves out the faster ones.
+struct Registry {
+  const Kernels* list[2] = {};
+  int count = 0;
+  Registry() {
+    const char* env = std::getenv("MNIST_KERNELS");
+    const std::string_view choice = env != nullptr ? env : "";
+    if (choice == "gemm") return;
+    __builtin_cpu_init();
+    if (choice != "avx2" && __builtin_cpu_supports("avx512f")) list[count++] = &avx512::kernels;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) list[count++] = &avx2::kernels;
+  }
+};
+
+const Registry& registry() {
+  static const Registry r;
+  return r;
+}
+
+}  // namespace
+
+const Kernels* best() { return registry().count > 0 ? registry().list[0] : nullptr; }
+
+const Kernels* const* available(int& count) {
+  count = registry().count;
+  return registry().list;
+}
+
+void pad_planes(const float* x, int n, int channels, const Plan& p, float* padded) {
+  for (long i = 0; i < static_cast<long>(n) * channels; ++i) {
+    float* dst = padded + i * static_cast<long>(p.plane);
+    const float* src = x + i * static_cast<long>(p.height) * p.width;
+    std::fill(dst, dst + p.plane, 0.0f);
+    for (int y = 0; y < p.height; ++y) {
+      std::memcpy(dst + static_cast<long>(y + p.pad) * p.pitch + p.pad, src + static_cast<long>(y) * p.width,
+                  sizeof(float) * p.width);
+    }
+  }
+}
+
+void unpack_output(const float* out, int channels, const Plan& p, float* y, bool accumulate) {
+  const int row = p.vectors * kLanes;
+  for (long c = 0; c < channels; ++c) {
+    for (int r = 0; r < p.height; ++r) {
+      const float* src = out + (c * p.height + r) * row;
+      float* dst = y + (c * p.height + r) * p.width;
+      if (accumulate) {
+        for (int i = 0; i < p.width; ++i) dst[i] += src[i];
+      } else {
+        std::memcpy(dst, src, sizeof(float) * p.width);
+      }
+    }
+  }
+}
+
+void flip_weights(const float* w, int out_channels, int channels, int kernel, float* wt) {
+  const int kk = kernel * kernel;
+  for (int oc = 0; oc < out_channels; ++oc) {
+    for (int c = 0; c < channels; ++c) {
+      const float* src = w + (static_cast<long>(oc) * channels + c) * kk;
+      float* dst = wt + (static_cast<long>(c) * out_channels + oc) * kk;
+      for (int t = 0; t < kk; ++t) dst[t] = src[kk - 1 - t];
+    }
+  }
+}
+
+// The scratch: the padded input planes (n x C), the padded output gradient
+// (n x OC), the flipped weights and one sample's unpadded output.
+size_t scratch_size(const ConvGeometry& g, int n) {
+  const Plan p = plan_for(g);
+  return p.plane * n * (g.in_channels + g.out_channels) + static_cast<size_t>(g.out_channels) * g.patch() +
+         p.out_plane() * std::max(g.in_channels, g.out_channels);
+}
+
+size_t saved_size(const ConvGeometry& g, int n) { return plan_for(g).plane * g.in_channels * n; }
+
+// y = bias + w (*) x, one sample at a time from the padded planes.
+void conv2d_forward(const Kernels& k, const float* x, const float* weight, const float* bias, float* y, int n,
+                    const ConvGeometry& g, float* scratch, float* saved) {
+  const Plan p = plan_for(g);
+  float* padded = saved != nullptr ? saved : scratch;
+  float* out =
+      scratch + p.plane * n * (g.in_channels + g.out_channels) + static_cast<size_t>(g.out_channels) * g.patch();
+  pad_planes(x, n, g.in_channels, p, padded);
+  const size_t in_size = p.plane * g.in_channels, out_size = static_cast<size_t>(g.out_channels) * g.height * g.width;
+  for (int s = 0; s < n; ++s) {
+    k.correlate(padded + s * in_size, weight, bias, out, p);
+    unpack_output(out, g.out_channels, p, y + s * out_size, false);
+  }
+}
+
+// The weight gradient correlates dy with the input; the input gradient
+// correlates dy with the flipped, transposed weights.
+void conv2d_backward(const Kernels& k, const float* x, const float* weight, const float* dy, float* dx, float* dweight,
+                     float* dbias, int n, const ConvGeometry& g, float* scratch, const float* saved) {
+  const Plan p = plan_for(g);
+  const int C = g.in_channels, OC = g.out_channels, plane = g.height * g.width;
+  float* padded_dy = scratch + p.plane * n * C;
+  float* flipped = padded_dy + p.plane * n * OC;
+  float* out = flipped + static_cast<size_t>(OC) * g.patch();
+  const float* padded = saved;
+  if (padded == nullptr) {
+    pad_planes(x, n, C, p, scratch);
+    padded = scratch;
+  }
+  pad_planes(dy, n, OC, p, padded_dy);
+  k.bias_grad(padded_dy, n, dbias, p);
+  k.weight_grad(padded, padded_dy, n, dweight, p);
+  if (dx == nullptr) return;
+  Plan back = p;
+  std::swap(back.channels, back.out_channels);
+  flip_weights(weight, OC, C, g.kernel, flipped);
+  for (int s = 0; s < n; ++s) {
+    k.correlate(padded_dy + s * p.plane * OC, flipped, nullptr, out, back);
+    unpack_output(out, C, back, dx + static_cast<size_t>(s) * C * plane, true);
+  }
+}
+
+}  // namespace mnist::direct

@@ -1,0 +1,79 @@
+#pragma once
+// Direct convolution for "same" convolutions (stride 1, odd kernel, pad
+// (K-1)/2), the course's two layers, in single precision. It computes
+// straight from zero-padded copies of the planes, with no patch matrix and no
+// packing, sixteen output pixels of a row at a time.
+//
+// Every output value is summed in one fixed order with fused multiply-adds,
+// whatever the vector width: the AVX-512 and the AVX2 builds of the kernels
+// give the same bits, and so does the scalar reference
+// (reference::direct_*), which tests compare them with exactly.
+#include <cstddef>
+
+namespace mnist {
+
+struct ConvGeometry;
+
+namespace direct {
+
+// Lanes per logical vector. AVX-512 holds one in a register, AVX2 two.
+constexpr int kLanes = 16;
+
+// The padded layout of one plane: rows of `pitch` floats, the image at
+// (pad, pad), zeros around it. A row is wide enough for whole 16-lane vectors
+// of output plus the kernel's reach, so the kernels never check bounds.
+struct Plan {
+  int channels = 0, out_channels = 0, kernel = 0, pad = 0, height = 0, width = 0;
+  int vectors = 0;   // 16-lane vectors per output row
+  int pitch = 0;     // floats per padded row: vectors * 16 + 2 pad
+  int rows = 0;      // padded rows: height + 2 pad
+  size_t plane = 0;  // floats per padded plane: rows * pitch, rounded up to 16
+  // Output of a kernel call: height rows of vectors * 16 floats per channel.
+  size_t out_plane() const { return static_cast<size_t>(height) * vectors * kLanes; }
+};
+
+// Whether g is a convolution these kernels compute.
+bool supports(const ConvGeometry& g);
+// The plan for g's input planes; swap the channel counts for the backward
+// pass (its "input" is the output gradient).
+Plan plan_for(const ConvGeometry& g);
+
+// The kernels one instruction set provides.
+struct Kernels {
+  const char* isa;
+  // out (OC planes of p.out_plane()) = bias (0 if null) + w (*) in, where in
+  // holds p.channels padded planes and w is (OC, C, K, K).
+  void (*correlate)(const float* in, const float* w, const float* bias, float* out, const Plan& p);
+  // dw (OC, C, K, K) += sum over the n samples of dy (*) in. in holds n x C
+  // padded planes, dy n x OC planes padded the same way.
+  void (*weight_grad)(const float* in, const float* dy, int n, float* dw, const Plan& p);
+  // db (OC) += the sum over the n samples of dy (n x OC padded planes).
+  void (*bias_grad)(const float* dy, int n, float* db, const Plan& p);
+};
+
+// The fastest kernels this CPU runs, or null (no AVX2 and FMA): the caller
+// then falls back to im2col + GEMM.
+const Kernels* best();
+// Every build of the kernels this CPU can run, for tests and benchmarks.
+const Kernels* const* available(int& count);
+
+// conv2d_forward and conv2d_backward (conv.h) with kernels k, for a g that
+// supports() accepts; scratch and saved are sized by these.
+size_t scratch_size(const ConvGeometry& g, int n);
+size_t saved_size(const ConvGeometry& g, int n);
+void conv2d_forward(const Kernels& k, const float* x, const float* weight, const float* bias, float* y, int n,
+                    const ConvGeometry& g, float* scratch, float* saved);
+void conv2d_backward(const Kernels& k, const float* x, const float* weight, const float* dy, float* dx, float* dweight,
+                     float* dbias, int n, const ConvGeometry& g, float* scratch, const float* saved);
+
+// Zero-padded copies of n samples of `channels` planes (height x width) into
+// p's layout, and the reverse for the unpadded output of correlate.
+void pad_planes(const float* x, int n, int channels, const Plan& p, float* padded);
+// y (channels planes, NCHW) = out, or y += out when accumulate.
+void unpack_output(const float* out, int channels, const Plan& p, float* y, bool accumulate);
+// The backward pass correlates the output gradient with the weights
+// transposed and flipped: wt[c][oc][ky][kx] = w[oc][c][K-1-ky][K-1-kx].
+void flip_weights(const float* w, int out_channels, int channels, int kernel, float* wt);
+
+}  // namespace direct
+}  // namespace mnist
