@@ -4,8 +4,8 @@
 namespace mnist {
 
 template <class T>
-void gemm(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda,
-          const T* b, int ldb, T beta, T* c, int ldc);
+void gemm(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b, int ldb, T beta,
+          T* c, int ldc);
 
 // BLAS must not start threads of its own: the trainer splits work across
 // threads itself, and a fixed single-threaded BLAS keeps results independent

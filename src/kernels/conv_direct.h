@@ -18,6 +18,9 @@ namespace direct {
 
 // Lanes per logical vector. AVX-512 holds one in a register, AVX2 two.
 constexpr int kLanes = 16;
+// The weight gradient sums groups of this many samples at a time (so that
+// their planes stay in the L1 cache) and adds each group's sum to dw.
+constexpr int kGradSamples = 4;
 
 // The padded layout of one plane: rows of `pitch` floats, the image at
 // (pad, pad), zeros around it. A row is wide enough for whole 16-lane vectors

@@ -66,8 +66,7 @@ void maxpool_forward(const T* x, T* y, int32_t* argmax, size_t planes, const Poo
 }
 
 template <class T>
-void maxpool_backward(const T* dy, const int32_t* argmax, T* dx, size_t planes,
-                      const PoolGeometry& g) {
+void maxpool_backward(const T* dy, const int32_t* argmax, T* dx, size_t planes, const PoolGeometry& g) {
   const size_t out_plane = static_cast<size_t>(g.out_height()) * g.out_width();
   const size_t in_plane = static_cast<size_t>(g.height) * g.width;
   for (size_t p = 0; p < planes; ++p) {
@@ -84,8 +83,7 @@ void linear_forward(const T* x, const T* weight, const T* bias, T* y, int n, int
 }
 
 template <class T>
-void linear_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n,
-                     int in, int out) {
+void linear_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n, int in, int out) {
   gemm<T>(true, false, out, in, n, T(1), dy, out, x, in, T(1), dweight, in);
   for (int i = 0; i < n; ++i) {
     for (int o = 0; o < out; ++o) dbias[o] += dy[static_cast<size_t>(i) * out + o];
@@ -94,8 +92,7 @@ void linear_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight
 }
 
 template <class T>
-double softmax_cross_entropy(const T* logits, const uint8_t* labels, int n, int classes, T scale,
-                             T* dlogits) {
+double softmax_cross_entropy(const T* logits, const uint8_t* labels, int n, int classes, T scale, T* dlogits) {
   double total = 0;
   for (int i = 0; i < n; ++i) {
     const T* z = logits + static_cast<size_t>(i) * classes;
@@ -127,14 +124,14 @@ void softmax(const T* logits, T* probs, int n, int classes) {
   }
 }
 
-#define MNIST_INSTANTIATE(T)                                                                     \
-  template void relu_forward<T>(const T*, T*, size_t);                                           \
-  template void relu_backward<T>(const T*, const T*, T*, size_t);                                \
-  template void maxpool_forward<T>(const T*, T*, int32_t*, size_t, const PoolGeometry&);         \
-  template void maxpool_backward<T>(const T*, const int32_t*, T*, size_t, const PoolGeometry&);  \
-  template void linear_forward<T>(const T*, const T*, const T*, T*, int, int, int);              \
-  template void linear_backward<T>(const T*, const T*, const T*, T*, T*, T*, int, int, int);     \
-  template double softmax_cross_entropy<T>(const T*, const uint8_t*, int, int, T, T*);           \
+#define MNIST_INSTANTIATE(T)                                                                    \
+  template void relu_forward<T>(const T*, T*, size_t);                                          \
+  template void relu_backward<T>(const T*, const T*, T*, size_t);                               \
+  template void maxpool_forward<T>(const T*, T*, int32_t*, size_t, const PoolGeometry&);        \
+  template void maxpool_backward<T>(const T*, const int32_t*, T*, size_t, const PoolGeometry&); \
+  template void linear_forward<T>(const T*, const T*, const T*, T*, int, int, int);             \
+  template void linear_backward<T>(const T*, const T*, const T*, T*, T*, T*, int, int, int);    \
+  template double softmax_cross_entropy<T>(const T*, const uint8_t*, int, int, T, T*);          \
   template void softmax<T>(const T*, T*, int, int);
 MNIST_INSTANTIATE(float)
 MNIST_INSTANTIATE(double)

@@ -25,16 +25,14 @@ struct PoolGeometry {
 template <class T>
 void maxpool_forward(const T* x, T* y, int32_t* argmax, size_t planes, const PoolGeometry& g);
 template <class T>
-void maxpool_backward(const T* dy, const int32_t* argmax, T* dx, size_t planes,
-                      const PoolGeometry& g);
+void maxpool_backward(const T* dy, const int32_t* argmax, T* dx, size_t planes, const PoolGeometry& g);
 
 // x (n, in), weight (out, in), bias (out) -> y (n, out) = x weight^T + bias
 template <class T>
 void linear_forward(const T* x, const T* weight, const T* bias, T* y, int n, int in, int out);
 // dweight += dy^T x, dbias += sum over rows of dy, dx += dy weight (dx may be null).
 template <class T>
-void linear_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n,
-                     int in, int out);
+void linear_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n, int in, int out);
 
 // Fused softmax cross-entropy on logits (n, classes), numerically stable:
 //   loss_i = log(sum_j exp(z_ij - m_i)) - (z_i,label_i - m_i),  m_i = max_j z_ij
@@ -42,8 +40,7 @@ void linear_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight
 //   dlogits_ij = scale * (softmax(z_i)_j - [j == label_i])
 // where scale is 1/batch for a loss averaged over the batch.
 template <class T>
-double softmax_cross_entropy(const T* logits, const uint8_t* labels, int n, int classes, T scale,
-                             T* dlogits);
+double softmax_cross_entropy(const T* logits, const uint8_t* labels, int n, int classes, T scale, T* dlogits);
 
 // Row-wise softmax, for prediction.
 template <class T>

@@ -1,7 +1,10 @@
 #include "kernels/reference.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+
+#include "kernels/conv_direct.h"
 
 namespace mnist::reference {
 
@@ -101,7 +104,7 @@ void direct_conv2d_forward(const float* x, const float* weight, const float* bia
 void direct_conv2d_backward(const float* x, const float* weight, const float* dy, float* dx, float* dweight,
                             float* dbias, int n, const ConvGeometry& g) {
   const int k = g.kernel, h = g.height, w = g.width, C = g.in_channels, OC = g.out_channels;
-  constexpr int kLanes = 16;
+  constexpr int kLanes = direct::kLanes;
   const int vectors = (w + kLanes - 1) / kLanes;
   // The 16 lanes' partial sums, added in a halving order.
   auto reduce = [](float* lane) {
@@ -149,20 +152,22 @@ void direct_conv2d_backward(const float* x, const float* weight, const float* dy
     for (int c = 0; c < C; ++c) {
       for (int ky = 0; ky < k; ++ky) {
         for (int kx = 0; kx < k; ++kx) {
-          float lane[kLanes] = {};
-          for (int s = 0; s < n; ++s) {
-            for (int y = 0; y < h; ++y) {
-              for (int v = 0; v < vectors; ++v) {
-                for (int l = 0; l < kLanes; ++l) {
-                  const int ox = v * kLanes + l;
-                  const float d = ox < w ? at(dy, s, oc, y, ox, OC, h, w) : 0.0f;
-                  lane[l] = std::fma(d, at(x, s, c, y + ky - g.pad, ox + kx - g.pad, C, h, w), lane[l]);
+          float& dw = dweight[((static_cast<size_t>(oc) * C + c) * k + ky) * k + kx];
+          for (int s0 = 0; s0 < n; s0 += direct::kGradSamples) {
+            float lane[kLanes] = {};
+            for (int s = s0; s < std::min(n, s0 + direct::kGradSamples); ++s) {
+              for (int y = 0; y < h; ++y) {
+                for (int v = 0; v < vectors; ++v) {
+                  for (int l = 0; l < kLanes; ++l) {
+                    const int ox = v * kLanes + l;
+                    const float d = ox < w ? at(dy, s, oc, y, ox, OC, h, w) : 0.0f;
+                    lane[l] = std::fma(d, at(x, s, c, y + ky - g.pad, ox + kx - g.pad, C, h, w), lane[l]);
+                  }
                 }
               }
             }
+            dw = dw + reduce(lane);
           }
-          float& dw = dweight[((static_cast<size_t>(oc) * C + c) * k + ky) * k + kx];
-          dw = dw + reduce(lane);
         }
       }
     }

@@ -23,9 +23,10 @@ void direct_conv2d_forward(const float* x, const float* weight, const float* bia
 //         added in a halving order.
 //   dx += (0, then fma(w[oc][c][K-1-ky][K-1-kx], dy[oc][y+ky-p][x+kx-p], .)
 //         over (oc, ky, kx)).
-//   dweight += the 16 lanes l of the sums over (s, y, v) of
-//         fma(dy[s][oc][y][16v+l], x[s][c][y+ky-p][16v+l+kx-p], .),
-//         dy being 0 past the row, added in the halving order.
+//   dweight += for each group of kGradSamples samples, the 16 lanes l of
+//         the sums over (s, y, v) of fma(dy[s][oc][y][16v+l],
+//         x[s][c][y+ky-p][16v+l+kx-p], .), dy being 0 past the row, added
+//         in the halving order.
 void direct_conv2d_backward(const float* x, const float* weight, const float* dy, float* dx, float* dweight,
                             float* dbias, int n, const ConvGeometry& g);
 // y (m x n) = a (m x k) * b (k x n), all row-major.
