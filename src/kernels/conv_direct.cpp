@@ -79,21 +79,6 @@ void pad_planes(const float* x, int n, int channels, const Plan& p, float* padde
   }
 }
 
-void unpack_output(const float* out, int channels, const Plan& p, float* y, bool accumulate) {
-  const int row = p.vectors * kLanes;
-  for (long c = 0; c < channels; ++c) {
-    for (int r = 0; r < p.height; ++r) {
-      const float* src = out + (c * p.height + r) * row;
-      float* dst = y + (c * p.height + r) * p.width;
-      if (accumulate) {
-        for (int i = 0; i < p.width; ++i) dst[i] += src[i];
-      } else {
-        std::memcpy(dst, src, sizeof(float) * p.width);
-      }
-    }
-  }
-}
-
 void flip_weights(const float* w, int out_channels, int channels, int kernel, float* wt) {
   const int kk = kernel * kernel;
   for (int oc = 0; oc < out_channels; ++oc) {
@@ -106,11 +91,10 @@ void flip_weights(const float* w, int out_channels, int channels, int kernel, fl
 }
 
 // The scratch: the padded input planes (n x C), the padded output gradient
-// (n x OC), the flipped weights and one sample's unpadded output.
+// (n x OC) and the flipped weights.
 size_t scratch_size(const ConvGeometry& g, int n) {
   const Plan p = plan_for(g);
-  return p.plane * n * (g.in_channels + g.out_channels) + static_cast<size_t>(g.out_channels) * g.patch() +
-         p.out_plane() * std::max(g.in_channels, g.out_channels);
+  return p.plane * n * (g.in_channels + g.out_channels) + static_cast<size_t>(g.out_channels) * g.patch();
 }
 
 size_t saved_size(const ConvGeometry& g, int n) { return plan_for(g).plane * g.in_channels * n; }
@@ -120,13 +104,10 @@ void conv2d_forward(const Kernels& k, const float* x, const float* weight, const
                     const ConvGeometry& g, float* scratch, float* saved) {
   const Plan p = plan_for(g);
   float* padded = saved != nullptr ? saved : scratch;
-  float* out =
-      scratch + p.plane * n * (g.in_channels + g.out_channels) + static_cast<size_t>(g.out_channels) * g.patch();
   pad_planes(x, n, g.in_channels, p, padded);
   const size_t in_size = p.plane * g.in_channels, out_size = static_cast<size_t>(g.out_channels) * g.height * g.width;
   for (int s = 0; s < n; ++s) {
-    k.correlate(padded + s * in_size, weight, bias, out, p);
-    unpack_output(out, g.out_channels, p, y + s * out_size, false);
+    k.correlate(padded + s * in_size, weight, bias, y + s * out_size, false, p);
   }
 }
 
@@ -138,7 +119,6 @@ void conv2d_backward(const Kernels& k, const float* x, const float* weight, cons
   const int C = g.in_channels, OC = g.out_channels, plane = g.height * g.width;
   float* padded_dy = scratch + p.plane * n * C;
   float* flipped = padded_dy + p.plane * n * OC;
-  float* out = flipped + static_cast<size_t>(OC) * g.patch();
   const float* padded = saved;
   if (padded == nullptr) {
     pad_planes(x, n, C, p, scratch);
@@ -152,8 +132,7 @@ void conv2d_backward(const Kernels& k, const float* x, const float* weight, cons
   std::swap(back.channels, back.out_channels);
   flip_weights(weight, OC, C, g.kernel, flipped);
   for (int s = 0; s < n; ++s) {
-    k.correlate(padded_dy + s * p.plane * OC, flipped, nullptr, out, back);
-    unpack_output(out, C, back, dx + static_cast<size_t>(s) * C * plane, true);
+    k.correlate(padded_dy + s * p.plane * OC, flipped, nullptr, dx + static_cast<size_t>(s) * C * plane, true, back);
   }
 }
 

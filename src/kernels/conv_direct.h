@@ -44,9 +44,9 @@ Plan plan_for(const ConvGeometry& g);
 // The kernels one instruction set provides.
 struct Kernels {
   const char* isa;
-  // out (OC planes of p.out_plane()) = bias (0 if null) + w (*) in, where in
-  // holds p.channels padded planes and w is (OC, C, K, K).
-  void (*correlate)(const float* in, const float* w, const float* bias, float* out, const Plan& p);
+  // out (OC unpadded planes) = bias (0 if null) + w (*) in, or out += that
+  // when accumulating. in holds p.channels padded planes; w is (OC, C, K, K).
+  void (*correlate)(const float* in, const float* w, const float* bias, float* out, bool accumulate, const Plan& p);
   // dw (OC, C, K, K) += sum over the n samples of dy (*) in. in holds n x C
   // padded planes, dy n x OC planes padded the same way.
   void (*weight_grad)(const float* in, const float* dy, int n, float* dw, const Plan& p);
@@ -70,10 +70,8 @@ void conv2d_backward(const Kernels& k, const float* x, const float* weight, cons
                      float* dbias, int n, const ConvGeometry& g, float* scratch, const float* saved);
 
 // Zero-padded copies of n samples of `channels` planes (height x width) into
-// p's layout, and the reverse for the unpadded output of correlate.
+// p's layout.
 void pad_planes(const float* x, int n, int channels, const Plan& p, float* padded);
-// y (channels planes, NCHW) = out, or y += out when accumulate.
-void unpack_output(const float* out, int channels, const Plan& p, float* y, bool accumulate);
 // The backward pass correlates the output gradient with the weights
 // transposed and flipped: wt[c][oc][ky][kx] = w[oc][c][K-1-ky][K-1-kx].
 void flip_weights(const float* w, int out_channels, int channels, int kernel, float* wt);
