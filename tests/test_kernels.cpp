@@ -1,6 +1,9 @@
 // Fast kernels against their naive references, on random shapes.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "helpers.h"
 #include "kernels/blas.h"
 #include "kernels/conv.h"
@@ -162,6 +165,43 @@ TEST(DirectConvRouting, CoursesShapesTakeTheDirectKernels) {
   EXPECT_FALSE(direct::supports(ConvGeometry{1, 8, 8, 2, 5, 1, 0}));  // "valid" padding
   EXPECT_FALSE(direct::supports(ConvGeometry{1, 8, 8, 2, 3, 2, 1}));  // stride 2
   EXPECT_FALSE(direct::supports(ConvGeometry{1, 8, 8, 2, 4, 1, 1}));  // even kernel
+}
+
+// Max-pooling, the portable loops and every vector build, against the
+// reference: values with ties and NaNs, odd sizes, rows of 1 to 37 outputs.
+TEST(MaxPool, EveryBuildMatchesTheReference) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> level(-3, 3), nan_one_in(0, 40);
+  int count = 0;
+  const direct::Kernels* const* builds = direct::available(count);
+  for (const auto& [h, w] : std::vector<std::pair<int, int>>{{28, 28}, {14, 14}, {2, 2}, {5, 3}, {7, 74}, {3, 33}}) {
+    const PoolGeometry g{h, w, 2, 2};
+    const size_t planes = 3, in = planes * h * w, out = planes * g.out_height() * g.out_width();
+    std::vector<float> x(in);
+    for (auto& v : x) v = nan_one_in(rng) == 0 ? std::numeric_limits<float>::quiet_NaN() : 0.5f * level(rng);
+    std::vector<float> y_ref(out);
+    std::vector<int32_t> arg_ref(out);
+    reference::maxpool_forward(x.data(), y_ref.data(), arg_ref.data(), planes, g);
+    auto same = [&](const std::vector<float>& y, const std::vector<int32_t>& arg) {
+      for (size_t i = 0; i < out; ++i) {
+        ASSERT_EQ(arg[i], arg_ref[i]) << h << "x" << w << " output " << i;
+        ASSERT_TRUE(y[i] == y_ref[i] || (std::isnan(y[i]) && std::isnan(y_ref[i]))) << i;
+      }
+    };
+    std::vector<float> y(out);
+    std::vector<int32_t> arg(out);
+    maxpool_forward(x.data(), y.data(), arg.data(), planes, g);
+    same(y, arg);
+    std::vector<double> xd(x.begin(), x.end()), yd(out);  // the portable loop
+    maxpool_forward(xd.data(), yd.data(), arg.data(), planes, g);
+    same(std::vector<float>(yd.begin(), yd.end()), arg);
+    for (int b = 0; b < count; ++b) {
+      SCOPED_TRACE(builds[b]->isa);
+      std::fill(arg.begin(), arg.end(), -1);
+      builds[b]->maxpool2x2(x.data(), y.data(), arg.data(), planes, h, w);
+      same(y, arg);
+    }
+  }
 }
 
 TEST(Gemm, MatchesReferenceInAllTransposes) {

@@ -52,6 +52,9 @@ struct Kernels {
   void (*weight_grad)(const float* in, const float* dy, int n, float* dw, const Plan& p);
   // db (OC) += the sum over the n samples of dy (n x OC padded planes).
   void (*bias_grad)(const float* dy, int n, float* db, const Plan& p);
+  // maxpool_forward (layers.h) over 2x2 windows with stride 2, for planes of
+  // height x width: the same outputs and argmax, to the bit.
+  void (*maxpool2x2)(const float* x, float* y, int* argmax, long planes, int height, int width);
 };
 
 // The fastest kernels this CPU runs, or null (no AVX2 and FMA): the caller

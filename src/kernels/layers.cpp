@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/blas.h"
+#include "kernels/conv_direct.h"
 
 namespace mnist {
 
@@ -29,11 +31,18 @@ static void maxpool2x2_forward(const T* x, T* y, int32_t* argmax, size_t planes,
     for (int oy = 0; oy < oh; ++oy) {
       const int top = 2 * oy * w;
       for (int ox = 0; ox < ow; ++ox) {
-        int best = top + 2 * ox;
-        for (const int idx : {best + 1, best + w, best + w + 1}) {
-          if (in[idx] > in[best] || std::isnan(in[idx])) best = idx;
+        // Selects rather than branches: which of four values is largest is
+        // as unpredictable as the data.
+        const int first = top + 2 * ox;
+        int best = first;
+        T m = in[first];
+        for (const int idx : {first + 1, first + w, first + w + 1}) {
+          const T v = in[idx];
+          const bool take = v > m || v != v;  // v != v: NaN
+          m = take ? v : m;
+          best = take ? idx : best;
         }
-        out[oy * ow + ox] = in[best];
+        out[oy * ow + ox] = m;
         arg[oy * ow + ox] = best;
       }
     }
@@ -42,7 +51,14 @@ static void maxpool2x2_forward(const T* x, T* y, int32_t* argmax, size_t planes,
 
 template <class T>
 void maxpool_forward(const T* x, T* y, int32_t* argmax, size_t planes, const PoolGeometry& g) {
-  if (g.kernel == 2 && g.stride == 2) return maxpool2x2_forward(x, y, argmax, planes, g);
+  if (g.kernel == 2 && g.stride == 2) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (const direct::Kernels* k = direct::best()) {
+        return k->maxpool2x2(x, y, argmax, static_cast<long>(planes), g.height, g.width);
+      }
+    }
+    return maxpool2x2_forward(x, y, argmax, planes, g);
+  }
   const int oh = g.out_height(), ow = g.out_width();
   for (size_t p = 0; p < planes; ++p) {
     const T* in = x + p * g.height * g.width;

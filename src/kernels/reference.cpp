@@ -174,6 +174,26 @@ void direct_conv2d_backward(const float* x, const float* weight, const float* dy
   }
 }
 
+void maxpool_forward(const float* x, float* y, int32_t* argmax, size_t planes, const PoolGeometry& g) {
+  const int oh = g.out_height(), ow = g.out_width();
+  for (size_t p = 0; p < planes; ++p) {
+    for (int oy = 0; oy < oh; ++oy) {
+      for (int ox = 0; ox < ow; ++ox) {
+        int best = -1;
+        for (int ky = 0; ky < g.kernel; ++ky) {
+          for (int kx = 0; kx < g.kernel; ++kx) {
+            const int idx = (oy * g.stride + ky) * g.width + ox * g.stride + kx;
+            const float v = x[p * g.height * g.width + idx];
+            if (best < 0 || v > x[p * g.height * g.width + best] || std::isnan(v)) best = idx;
+          }
+        }
+        y[(p * oh + oy) * ow + ox] = x[p * g.height * g.width + best];
+        argmax[(p * oh + oy) * ow + ox] = best;
+      }
+    }
+  }
+}
+
 template void conv2d_forward<float>(const float*, const float*, const float*, float*, int, const ConvGeometry&);
 template void conv2d_forward<double>(const double*, const double*, const double*, double*, int, const ConvGeometry&);
 template void conv2d_backward<float>(const float*, const float*, const float*, float*, float*, float*, int,

@@ -1,7 +1,10 @@
 #pragma once
 // Naive reference kernels: direct loops that follow the definitions, kept
 // beside the fast kernels so tests can compare the two on random shapes.
+#include <cstdint>
+
 #include "kernels/conv.h"
+#include "kernels/layers.h"
 
 namespace mnist::reference {
 
@@ -29,6 +32,9 @@ void direct_conv2d_forward(const float* x, const float* weight, const float* bia
 //         in the halving order.
 void direct_conv2d_backward(const float* x, const float* weight, const float* dy, float* dx, float* dweight,
                             float* dbias, int n, const ConvGeometry& g);
+// Max-pooling: each output is the first maximum of its window in row-major
+// order, a NaN replacing it; argmax is its index in the plane.
+void maxpool_forward(const float* x, float* y, int32_t* argmax, size_t planes, const PoolGeometry& g);
 // y (m x n) = a (m x k) * b (k x n), all row-major.
 template <class T>
 void matmul(const T* a, const T* b, T* y, int m, int n, int k);
