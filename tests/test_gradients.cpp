@@ -53,7 +53,7 @@ TEST(GradientCheck, Conv2d) {
     conv2d_forward(x.data(), w.data(), b.data(), y.data(), n, g, scratch.data());
     return dot(y, r);
   };
-  std::vector<double> dx(x.size()), dw(w.size()), db(b.size());
+  std::vector<double> dx(x.size(), 7.0), dw(w.size()), db(b.size());  // dx is written, not added to
   conv2d_backward(x.data(), w.data(), r.data(), dx.data(), dw.data(), db.data(), n, g, scratch.data());
   for (size_t i = 0; i < x.size(); ++i) expect_gradient(dx[i], numeric_derivative(x, i, loss), "dx " + std::to_string(i));
   for (size_t i = 0; i < w.size(); ++i) expect_gradient(dw[i], numeric_derivative(w, i, loss), "dw " + std::to_string(i));
@@ -72,7 +72,7 @@ TEST(GradientCheck, Linear) {
     linear_forward(x.data(), w.data(), b.data(), y.data(), n, in, out);
     return dot(y, r);
   };
-  std::vector<double> dx(x.size()), dw(w.size()), db(b.size());
+  std::vector<double> dx(x.size(), 7.0), dw(w.size()), db(b.size());
   linear_backward(x.data(), w.data(), r.data(), dx.data(), dw.data(), db.data(), n, in, out);
   for (size_t i = 0; i < x.size(); ++i) expect_gradient(dx[i], numeric_derivative(x, i, loss), "dx");
   for (size_t i = 0; i < w.size(); ++i) expect_gradient(dw[i], numeric_derivative(w, i, loss), "dw");
@@ -90,7 +90,7 @@ TEST(GradientCheck, ReLU) {
     return dot(y, r);
   };
   loss();
-  std::vector<double> dx(50);
+  std::vector<double> dx(50, 7.0);
   relu_backward(y.data(), r.data(), dx.data(), 50);
   for (size_t i = 0; i < x.size(); ++i) expect_gradient(dx[i], numeric_derivative(x, i, loss), "dx");
 }
@@ -108,7 +108,7 @@ TEST(GradientCheck, MaxPool) {
     return dot(y, r);
   };
   loss();
-  std::vector<double> dx(x.size());
+  std::vector<double> dx(x.size(), 7.0);
   maxpool_backward(r.data(), arg.data(), dx.data(), planes, g);
   for (size_t i = 0; i < x.size(); ++i) expect_gradient(dx[i], numeric_derivative(x, i, loss), "dx");
 }

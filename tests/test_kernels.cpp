@@ -37,7 +37,7 @@ TEST_P(ConvMatchesReference, ForwardAndBackward) {
 
   const auto dy = random_vector<double>(out_size, rng);
   std::vector<double> dx(x.size(), 0.5), dw(w.size(), 0.25), db(b.size(), -0.5);
-  auto dx_ref = dx, dw_ref = dw, db_ref = db;  // backward accumulates: start from non-zero
+  auto dx_ref = dx, dw_ref = dw, db_ref = db;  // dw and db accumulate, dx is written: start from non-zero
   conv2d_backward(x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), p.n, g, scratch.data());
   reference::conv2d_backward(x.data(), w.data(), dy.data(), dx_ref.data(), dw_ref.data(), db_ref.data(), p.n, g);
   for (size_t i = 0; i < dx.size(); ++i) ASSERT_NEAR(dx[i], dx_ref[i], 1e-12) << "dx " << i;

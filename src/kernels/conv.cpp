@@ -238,6 +238,7 @@ void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight
       return;
     }
   }
+  if (dx != nullptr) std::fill(dx, dx + static_cast<size_t>(n) * g.in_channels * g.height * g.width, T(0));
   const int K = g.patch(), P = g.out_plane(), OC = g.out_channels;
   const size_t in_size = static_cast<size_t>(g.in_channels) * g.height * g.width;
   const int group = std::min(n, g.group());

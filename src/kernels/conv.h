@@ -44,8 +44,8 @@ template <class T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n, const ConvGeometry& g, T* scratch,
                     T* saved = nullptr);
 
-// Accumulates dweight (OC,C,K,K) and dbias (OC); dx (n,C,H,W) is accumulated
-// too unless it is null (the first layer needs no input gradient). saved,
+// Accumulates dweight (OC,C,K,K) and dbias (OC), and writes dx (n,C,H,W)
+// unless it is null (the first layer needs no input gradient). saved,
 // if not null, is what the forward pass of x left.
 template <class T>
 void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n,

@@ -132,7 +132,7 @@ void conv2d_backward(const Kernels& k, const float* x, const float* weight, cons
   std::swap(back.channels, back.out_channels);
   flip_weights(weight, OC, C, g.kernel, flipped);
   for (int s = 0; s < n; ++s) {
-    k.correlate(padded_dy + s * p.plane * OC, flipped, nullptr, dx + static_cast<size_t>(s) * C * plane, true, back);
+    k.correlate(padded_dy + s * p.plane * OC, flipped, nullptr, dx + static_cast<size_t>(s) * C * plane, false, back);
   }
 }
 

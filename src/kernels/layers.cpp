@@ -16,7 +16,7 @@ void relu_forward(const T* x, T* y, size_t count) {
 
 template <class T>
 void relu_backward(const T* y, const T* dy, T* dx, size_t count) {
-  for (size_t i = 0; i < count; ++i) dx[i] += y[i] > T(0) ? dy[i] : T(0);
+  for (size_t i = 0; i < count; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
 }
 
 // The common 2x2, stride-2 window, unrolled. Same choice as the general
@@ -85,6 +85,7 @@ template <class T>
 void maxpool_backward(const T* dy, const int32_t* argmax, T* dx, size_t planes, const PoolGeometry& g) {
   const size_t out_plane = static_cast<size_t>(g.out_height()) * g.out_width();
   const size_t in_plane = static_cast<size_t>(g.height) * g.width;
+  std::fill(dx, dx + planes * in_plane, T(0));
   for (size_t p = 0; p < planes; ++p) {
     for (size_t o = 0; o < out_plane; ++o) {
       dx[p * in_plane + argmax[p * out_plane + o]] += dy[p * out_plane + o];
@@ -104,7 +105,7 @@ void linear_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight
   for (int i = 0; i < n; ++i) {
     for (int o = 0; o < out; ++o) dbias[o] += dy[static_cast<size_t>(i) * out + o];
   }
-  if (dx != nullptr) gemm<T>(false, false, n, in, out, T(1), dy, out, weight, in, T(1), dx, in);
+  if (dx != nullptr) gemm<T>(false, false, n, in, out, T(1), dy, out, weight, in, T(0), dx, in);
 }
 
 template <class T>

@@ -1,6 +1,7 @@
 #pragma once
 // The other layers of the networks, as forward/backward pairs over
-// contiguous buffers. Backward functions accumulate (+=) into gradients.
+// contiguous buffers. Backward functions write (=) the input gradient and
+// accumulate (+=) into parameter gradients.
 #include <cstddef>
 #include <cstdint>
 
@@ -9,7 +10,7 @@ namespace mnist {
 // y = max(x, 0), elementwise over count values.
 template <class T>
 void relu_forward(const T* x, T* y, size_t count);
-// dx += dy where the output was positive (y > 0).
+// dx = dy where the output was positive (y > 0), 0 elsewhere.
 template <class T>
 void relu_backward(const T* y, const T* dy, T* dx, size_t count);
 
@@ -24,13 +25,14 @@ struct PoolGeometry {
 };
 template <class T>
 void maxpool_forward(const T* x, T* y, int32_t* argmax, size_t planes, const PoolGeometry& g);
+// dx = dy at each output's argmax (summed where windows overlap), 0 elsewhere.
 template <class T>
 void maxpool_backward(const T* dy, const int32_t* argmax, T* dx, size_t planes, const PoolGeometry& g);
 
 // x (n, in), weight (out, in), bias (out) -> y (n, out) = x weight^T + bias
 template <class T>
 void linear_forward(const T* x, const T* weight, const T* bias, T* y, int n, int in, int out);
-// dweight += dy^T x, dbias += sum over rows of dy, dx += dy weight (dx may be null).
+// dweight += dy^T x, dbias += sum over rows of dy, dx = dy weight (dx may be null).
 template <class T>
 void linear_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n, int in, int out);
 

@@ -36,6 +36,7 @@ void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n, con
 template <class T>
 void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n,
                      const ConvGeometry& g) {
+  if (dx != nullptr) std::fill(dx, dx + static_cast<size_t>(n) * g.in_channels * g.height * g.width, T(0));
   const int oh = g.out_height(), ow = g.out_width(), k = g.kernel;
   for (int s = 0; s < n; ++s) {
     for (int oc = 0; oc < g.out_channels; ++oc) {
@@ -141,8 +142,7 @@ void direct_conv2d_backward(const float* x, const float* weight, const float* dy
                 }
               }
             }
-            float& d = dx[((static_cast<size_t>(s) * C + c) * h + iy) * w + ix];
-            d = d + acc;
+            dx[((static_cast<size_t>(s) * C + c) * h + iy) * w + ix] = acc;
           }
         }
       }

@@ -11,7 +11,7 @@ namespace mnist::reference {
 // y[n][oc][oy][ox] = b[oc] + sum_{c,ky,kx} w[oc][c][ky][kx] * x[n][c][oy*s-p+ky][ox*s-p+kx]
 template <class T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n, const ConvGeometry& g);
-// The exact adjoint of the above; accumulates into dx (if not null), dweight, dbias.
+// The exact adjoint of the above: writes dx (if not null), accumulates into dweight and dbias.
 template <class T>
 void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n,
                      const ConvGeometry& g);
@@ -24,8 +24,8 @@ void direct_conv2d_forward(const float* x, const float* weight, const float* bia
                            const ConvGeometry& g);
 //   dbias[oc] += the 16 lanes l of the sums over (s, y, v) of dy[s][oc][y][16v+l],
 //         added in a halving order.
-//   dx += (0, then fma(w[oc][c][K-1-ky][K-1-kx], dy[oc][y+ky-p][x+kx-p], .)
-//         over (oc, ky, kx)).
+//   dx = 0, then fma(w[oc][c][K-1-ky][K-1-kx], dy[oc][y+ky-p][x+kx-p], dx)
+//         over (oc, ky, kx).
 //   dweight += for each group of kGradSamples samples, the 16 lanes l of
 //         the sums over (s, y, v) of fma(dy[s][oc][y][16v+l],
 //         x[s][c][y+ky-p][16v+l+kx-p], .), dy being 0 past the row, added

@@ -148,10 +148,7 @@ void Workspace<T>::backward(const Network<T>& net, const T* dlogits, int n, T* g
     const T* in = i == 0 ? input_ : activations_[i - 1].data();
     // The first layer's input gradient is never used.
     T* din = nullptr;
-    if (i > 0) {
-      din = (dout == grad_a_.data()) ? grad_b_.data() : grad_a_.data();
-      std::fill(din, din + l.in.size() * n, T(0));
-    }
+    if (i > 0) din = (dout == grad_a_.data()) ? grad_b_.data() : grad_a_.data();
     switch (l.spec.kind) {
       case LayerSpec::Kind::Conv2d:
         conv2d_backward(in, params + l.weight, dout, din, grad + l.weight, grad + l.bias, n, l.conv, scratch_.data(),
