@@ -107,7 +107,7 @@ void conv2d_forward(const Kernels& k, const float* x, const float* weight, const
   pad_planes(x, n, g.in_channels, p, padded);
   const size_t in_size = p.plane * g.in_channels, out_size = static_cast<size_t>(g.out_channels) * g.height * g.width;
   for (int s = 0; s < n; ++s) {
-    k.correlate(padded + s * in_size, weight, bias, y + s * out_size, false, p);
+    k.correlate(padded + s * in_size, weight, bias, y + s * out_size, p);
   }
 }
 
@@ -132,7 +132,7 @@ void conv2d_backward(const Kernels& k, const float* x, const float* weight, cons
   std::swap(back.channels, back.out_channels);
   flip_weights(weight, OC, C, g.kernel, flipped);
   for (int s = 0; s < n; ++s) {
-    k.correlate(padded_dy + s * p.plane * OC, flipped, nullptr, dx + static_cast<size_t>(s) * C * plane, false, back);
+    k.correlate(padded_dy + s * p.plane * OC, flipped, nullptr, dx + static_cast<size_t>(s) * C * plane, back);
   }
 }
 

@@ -44,9 +44,9 @@ Plan plan_for(const ConvGeometry& g);
 // The kernels one instruction set provides.
 struct Kernels {
   const char* isa;
-  // out (OC unpadded planes) = bias (0 if null) + w (*) in, or out += that
-  // when accumulating. in holds p.channels padded planes; w is (OC, C, K, K).
-  void (*correlate)(const float* in, const float* w, const float* bias, float* out, bool accumulate, const Plan& p);
+  // out (OC unpadded planes) = bias (0 if null) + w (*) in, where in holds
+  // p.channels padded planes and w is (OC, C, K, K).
+  void (*correlate)(const float* in, const float* w, const float* bias, float* out, const Plan& p);
   // dw (OC, C, K, K) += sum over the n samples of dy (*) in. in holds n x C
   // padded planes, dy n x OC planes padded the same way.
   void (*weight_grad)(const float* in, const float* dy, int n, float* dw, const Plan& p);
