@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <string_view>
 
 #include "kernels/conv.h"
@@ -67,18 +66,6 @@ const Kernels* const* available(int& count) {
   return registry().list;
 }
 
-void pad_planes(const float* x, int n, int channels, const Plan& p, float* padded) {
-  for (long i = 0; i < static_cast<long>(n) * channels; ++i) {
-    float* dst = padded + i * static_cast<long>(p.plane);
-    const float* src = x + i * static_cast<long>(p.height) * p.width;
-    std::fill(dst, dst + p.plane, 0.0f);
-    for (int y = 0; y < p.height; ++y) {
-      std::memcpy(dst + static_cast<long>(y + p.pad) * p.pitch + p.pad, src + static_cast<long>(y) * p.width,
-                  sizeof(float) * p.width);
-    }
-  }
-}
-
 void flip_weights(const float* w, int out_channels, int channels, int kernel, float* wt) {
   const int kk = kernel * kernel;
   for (int oc = 0; oc < out_channels; ++oc) {
@@ -104,7 +91,7 @@ void conv2d_forward(const Kernels& k, const float* x, const float* weight, const
                     const ConvGeometry& g, float* scratch, float* saved) {
   const Plan p = plan_for(g);
   float* padded = saved != nullptr ? saved : scratch;
-  pad_planes(x, n, g.in_channels, p, padded);
+  k.pad_planes(x, static_cast<long>(n) * g.in_channels, p, padded);
   const size_t in_size = p.plane * g.in_channels, out_size = static_cast<size_t>(g.out_channels) * g.height * g.width;
   for (int s = 0; s < n; ++s) {
     k.correlate(padded + s * in_size, weight, bias, y + s * out_size, p);
@@ -121,10 +108,10 @@ void conv2d_backward(const Kernels& k, const float* x, const float* weight, cons
   float* flipped = padded_dy + p.plane * n * OC;
   const float* padded = saved;
   if (padded == nullptr) {
-    pad_planes(x, n, C, p, scratch);
+    k.pad_planes(x, static_cast<long>(n) * C, p, scratch);
     padded = scratch;
   }
-  pad_planes(dy, n, OC, p, padded_dy);
+  k.pad_planes(dy, static_cast<long>(n) * OC, p, padded_dy);
   k.bias_grad(padded_dy, n, dbias, p);
   k.weight_grad(padded, padded_dy, n, dweight, p);
   if (dx == nullptr) return;

@@ -44,6 +44,9 @@ Plan plan_for(const ConvGeometry& g);
 // The kernels one instruction set provides.
 struct Kernels {
   const char* isa;
+  // Zero-padded copies of count planes (height x width, consecutive) into
+  // p's layout, one plane every p.plane floats.
+  void (*pad_planes)(const float* x, long count, const Plan& p, float* padded);
   // out (OC unpadded planes) = bias (0 if null) + w (*) in, where in holds
   // p.channels padded planes and w is (OC, C, K, K).
   void (*correlate)(const float* in, const float* w, const float* bias, float* out, const Plan& p);
@@ -72,9 +75,6 @@ void conv2d_forward(const Kernels& k, const float* x, const float* weight, const
 void conv2d_backward(const Kernels& k, const float* x, const float* weight, const float* dy, float* dx, float* dweight,
                      float* dbias, int n, const ConvGeometry& g, float* scratch, const float* saved);
 
-// Zero-padded copies of n samples of `channels` planes (height x width) into
-// p's layout.
-void pad_planes(const float* x, int n, int channels, const Plan& p, float* padded);
 // The backward pass correlates the output gradient with the weights
 // transposed and flipped: wt[c][oc][ky][kx] = w[oc][c][K-1-ky][K-1-kx].
 void flip_weights(const float* w, int out_channels, int channels, int kernel, float* wt);
