@@ -147,6 +147,24 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DirectConv,
                                            DirectCase{1, 5, 33, 3, 9, 7},      // tall and narrow, large kernel
                                            DirectCase{4, 1, 2, 40, 3, 1}));    // 1x1 kernel, three vectors per row
 
+// A bias of -0 with only zero products gives -0, as in the reference: the
+// sums start from the bias itself, not from 0 + bias.
+TEST(DirectConvSignedZero, NegativeZeroBiasSurvives) {
+  const ConvGeometry g{2, 3, 18, 3, 3, 1, 1};
+  const std::vector<float> x(2 * 3 * 18, 0.0f), w(3 * g.patch(), -1.0f), b(3, -0.0f);
+  std::vector<float> y_ref(3 * 3 * 18);
+  reference::direct_conv2d_forward(x.data(), w.data(), b.data(), y_ref.data(), 1, g);
+  ASSERT_TRUE(std::signbit(y_ref[0]));
+  int count = 0;
+  const direct::Kernels* const* builds = direct::available(count);
+  std::vector<float> scratch(direct::scratch_size(g, 1));
+  for (int i = 0; i < count; ++i) {
+    std::vector<float> y(y_ref.size(), 1.0f);
+    direct::conv2d_forward(*builds[i], x.data(), w.data(), b.data(), y.data(), 1, g, scratch.data(), nullptr);
+    for (size_t j = 0; j < y.size(); ++j) ASSERT_TRUE(std::signbit(y[j])) << builds[i]->isa << " output " << j;
+  }
+}
+
 TEST(DirectConvRouting, CoursesShapesTakeTheDirectKernels) {
   const ConvGeometry conv2{20, 14, 14, 20, 5, 1, 2};
   if (direct::best() == nullptr) GTEST_SKIP() << "no direct kernels on this CPU";

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string_view>
+#include <type_traits>
 
 #include "kernels/conv.h"
 
@@ -20,8 +21,10 @@ bool supports(const ConvGeometry& g) {
          g.height > 0 && g.width > 0;
 }
 
+static_assert(std::is_trivially_default_constructible_v<Plan> && std::is_trivially_copyable_v<Plan>);
+
 Plan plan_for(const ConvGeometry& g) {
-  Plan p;
+  Plan p{};
   p.channels = g.in_channels;
   p.out_channels = g.out_channels;
   p.kernel = g.kernel;

@@ -25,14 +25,15 @@ constexpr int kGradSamples = 4;
 // The padded layout of one plane: rows of `pitch` floats, the image at
 // (pad, pad), zeros around it. A row is wide enough for whole 16-lane vectors
 // of output plus the kernel's reach, so the kernels never check bounds.
+// Plain data with no member functions (not even an implicit constructor
+// that does work): the kernels' instruction-set builds must not emit inline
+// code that the linker could share with the rest of the program.
 struct Plan {
-  int channels = 0, out_channels = 0, kernel = 0, pad = 0, height = 0, width = 0;
-  int vectors = 0;   // 16-lane vectors per output row
-  int pitch = 0;     // floats per padded row: vectors * 16 + 2 pad
-  int rows = 0;      // padded rows: height + 2 pad
-  size_t plane = 0;  // floats per padded plane: rows * pitch, rounded up to 16
-  // Output of a kernel call: height rows of vectors * 16 floats per channel.
-  size_t out_plane() const { return static_cast<size_t>(height) * vectors * kLanes; }
+  int channels, out_channels, kernel, pad, height, width;
+  int vectors;   // 16-lane vectors per output row
+  int pitch;     // floats per padded row: vectors * 16 + 2 pad
+  int rows;      // padded rows: height + 2 pad
+  size_t plane;  // floats per padded plane: rows * pitch, rounded up to 16
 };
 
 // Whether g is a convolution these kernels compute.

@@ -29,7 +29,9 @@ void direct_conv2d_forward(const float* x, const float* weight, const float* bia
 //   dweight += for each group of kGradSamples samples, the 16 lanes l of
 //         the sums over (s, y, v) of fma(dy[s][oc][y][16v+l],
 //         x[s][c][y+ky-p][16v+l+kx-p], .), dy being 0 past the row, added
-//         in the halving order.
+//         in the halving order. (Those zero lanes meet real inputs: an
+//         infinite activation there makes the entry NaN, where im2col
+//         would give an infinity. Training has diverged by then anyway.)
 void direct_conv2d_backward(const float* x, const float* weight, const float* dy, float* dx, float* dweight,
                             float* dbias, int n, const ConvGeometry& g);
 // Max-pooling: each output is the first maximum of its window in row-major
