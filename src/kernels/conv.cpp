@@ -192,10 +192,10 @@ void col2im_add(const T* dcol, int samples, const ConvGeometry& g, T* dx) {
 
 template <class T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n, const ConvGeometry& g, T* scratch,
-                    T* columns) {
+                    T* saved) {
   if constexpr (std::is_same_v<T, float>) {
     if (const direct::Kernels* k = direct_kernels<T>(g)) {
-      direct::conv2d_forward(*k, x, weight, bias, y, n, g, scratch, columns);
+      direct::conv2d_forward(*k, x, weight, bias, y, n, g, scratch, saved);
       return;
     }
   }
@@ -206,7 +206,7 @@ void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n, con
   T* out = col + static_cast<size_t>(K) * group * P;
   for (int s0 = 0; s0 < n; s0 += group) {
     const int gs = std::min(group, n - s0);
-    if (columns != nullptr) col = columns + static_cast<size_t>(s0) * K * P;
+    if (saved != nullptr) col = saved + static_cast<size_t>(s0) * K * P;
     im2col(x + s0 * in_size, gs, g, col);
     if (gs == 1) {
       // One sample: GEMM order (oc, p) is NCHW already. Start from the bias.
@@ -231,10 +231,10 @@ void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, int n, con
 
 template <class T>
 void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight, T* dbias, int n,
-                     const ConvGeometry& g, T* scratch, const T* columns) {
+                     const ConvGeometry& g, T* scratch, const T* saved) {
   if constexpr (std::is_same_v<T, float>) {
     if (const direct::Kernels* k = direct_kernels<T>(g)) {
-      direct::conv2d_backward(*k, x, weight, dy, dx, dweight, dbias, n, g, scratch, columns);
+      direct::conv2d_backward(*k, x, weight, dy, dx, dweight, dbias, n, g, scratch, saved);
       return;
     }
   }
@@ -266,8 +266,8 @@ void conv2d_backward(const T* x, const T* weight, const T* dy, T* dx, T* dweight
       dbias[oc] += sum;
     }
     const T* col = col_scratch;
-    if (columns != nullptr) {
-      col = columns + static_cast<size_t>(s0) * K * P;
+    if (saved != nullptr) {
+      col = saved + static_cast<size_t>(s0) * K * P;
     } else {
       im2col(x + s0 * in_size, gs, g, col_scratch);
     }

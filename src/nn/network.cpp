@@ -96,7 +96,7 @@ Workspace<T>::Workspace(const Network<T>& net, int max_batch, bool for_training)
     if (&layer != &net.layers().front()) largest = std::max(largest, layer.in.size());
     activations_.emplace_back(layer.out.size() * max_batch);
     argmax_.emplace_back(layer.spec.kind == LayerSpec::Kind::MaxPool2d ? layer.out.size() * max_batch : 0);
-    columns_.emplace_back(
+    saved_.emplace_back(
         for_training && layer.spec.kind == LayerSpec::Kind::Conv2d ? conv2d_saved_size<T>(layer.conv, max_batch) : 0);
     if (layer.spec.kind == LayerSpec::Kind::Conv2d) {
       scratch = std::max(scratch, conv2d_scratch_size<T>(layer.conv, max_batch));
@@ -121,7 +121,7 @@ const T* Workspace<T>::forward(const Network<T>& net, const T* x, int n) {
     switch (l.spec.kind) {
       case LayerSpec::Kind::Conv2d:
         conv2d_forward(in, params + l.weight, params + l.bias, out, n, l.conv, scratch_.data(),
-                       columns_[i].empty() ? nullptr : columns_[i].data());
+                       saved_[i].empty() ? nullptr : saved_[i].data());
         break;
       case LayerSpec::Kind::ReLU:
         relu_forward(in, out, l.out.size() * n);
@@ -152,7 +152,7 @@ void Workspace<T>::backward(const Network<T>& net, const T* dlogits, int n, T* g
     switch (l.spec.kind) {
       case LayerSpec::Kind::Conv2d:
         conv2d_backward(in, params + l.weight, dout, din, grad + l.weight, grad + l.bias, n, l.conv, scratch_.data(),
-                        columns_[i].empty() ? nullptr : columns_[i].data());
+                        saved_[i].empty() ? nullptr : saved_[i].data());
         break;
       case LayerSpec::Kind::ReLU:
         if (din) relu_backward(activations_[i].data(), dout, din, l.out.size() * n);

@@ -88,8 +88,9 @@ class Network {
 };
 
 // Activations and scratch for up to max_batch samples. A workspace for
-// training keeps each convolution's im2col columns from forward to backward
-// (memory for speed); one for inference does not.
+// training keeps what each convolution's backward pass needs from its forward
+// pass (padded input planes, or im2col columns), memory for speed; one for
+// inference does not.
 template <class T>
 class Workspace {
  public:
@@ -105,11 +106,11 @@ class Workspace {
  private:
   int max_batch_;
   const T* input_ = nullptr;
-  std::vector<std::vector<T>> activations_;  // output of each layer
-  std::vector<std::vector<int32_t>> argmax_; // per layer (MaxPool2d only)
-  std::vector<std::vector<T>> columns_;      // per layer (Conv2d, training only)
-  std::vector<T> grad_a_, grad_b_;           // ping-pong activation gradients
-  std::vector<T> scratch_;                   // im2col blocks
+  std::vector<std::vector<T>> activations_;   // output of each layer
+  std::vector<std::vector<int32_t>> argmax_;  // per layer (MaxPool2d only)
+  std::vector<std::vector<T>> saved_;         // per layer (Conv2d, training only)
+  std::vector<T> grad_a_, grad_b_;            // ping-pong activation gradients
+  std::vector<T> scratch_;                    // im2col blocks
 };
 
 }  // namespace mnist
