@@ -4,8 +4,9 @@
 
 #include "data/course_json.h"
 #include "data/idx.h"
-#include "io/checkpoint.h"
+#include "checkpoint/checkpoint.h"
 #include "io/file.h"
+#include "io/gzip.h"
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "train/resume.h"

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "helpers.h"
-#include "io/checkpoint.h"
+#include "checkpoint/checkpoint.h"
 #include "io/file.h"
 #include "io/safetensors.h"
 #include "nn/models.h"
@@ -77,7 +77,7 @@ TEST(Checkpoint, RoundTripsWeightsScalingAndOptimizerState) {
   Network<float> net = make_network<float>("cnn", {1, 28, 28}, 10);
   net.init(5);
   OptimizerConfig oc;
-  oc.momentum = 0.9;
+  oc.set("momentum", 0.9);
   auto opt = make_optimizer(oc, net.tensors());
   std::vector<float> grad(net.num_params(), 0.01f);
   opt->step(net.params(), grad, 0.1);

@@ -17,7 +17,7 @@
 #include <sstream>
 
 #include "data/idx.h"
-#include "io/checkpoint.h"
+#include "checkpoint/checkpoint.h"
 #include "io/safetensors.h"
 #include "train/resume.h"
 #include "helpers.h"

@@ -9,6 +9,7 @@
 #include "data/idx.h"
 #include "helpers.h"
 #include "io/file.h"
+#include "io/gzip.h"
 #include "util/error.h"
 
 namespace mnist {

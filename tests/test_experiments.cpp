@@ -9,8 +9,11 @@
 #include <nlohmann/json.hpp>
 
 #include "experiments/charts.h"
-#include "experiments/compare.h"
+#include "experiments/grid.h"
+#include "experiments/runner.h"
+#include "experiments/summary.h"
 #include "experiments/lr_find.h"
+#include "train/run.h"
 #include "helpers.h"
 #include "io/file.h"
 #include "nn/models.h"
@@ -84,7 +87,7 @@ TEST(Grid, RefusesEmptyUnknownAndRepeatedEntries) {
   expect_usage_error(with([](CompareSpec& s) { s.lrs = {0.1, 0.1}; }), "0.1 is listed twice");
   expect_usage_error(with([](CompareSpec& s) { s.seeds = 0; }), "--seeds");
   expect_usage_error(with([](CompareSpec& s) { s.base.epochs = 0; }), "--epochs");
-  expect_usage_error(with([](CompareSpec& s) { s.base.optimizer.momentum = 0.5; }), "--momentum");
+  expect_usage_error(with([](CompareSpec& s) { s.base.optimizer.set("momentum", 0.5); }), "--momentum");
 }
 
 TEST(Smoothing, IsABiasCorrectedAverageThatIgnoresTheLoggingInterval) {
@@ -307,10 +310,9 @@ TEST(LrFind, SuggestionOnALinearModelFallsInTheRangeThatTrainsWell) {
   const std::vector<float> before(model.params().begin(), model.params().end());
   OptimizerConfig sgd;
   LrFindConfig config;
-  ThreadPool pool(2);
-  const LrFindResult r = lr_find(model, sgd, data, config, pool);
+  const LrFindResult r = lr_find(model, sgd, data, config, 2);
   EXPECT_EQ(std::vector<float>(model.params().begin(), model.params().end()), before);
-  const LrFindResult again = lr_find(model, sgd, data, config, pool);
+  const LrFindResult again = lr_find(model, sgd, data, config, 2);
   EXPECT_EQ(again.suggested_lr, r.suggested_lr);
   EXPECT_EQ(again.points.size(), r.points.size());
 
@@ -319,19 +321,20 @@ TEST(LrFind, SuggestionOnALinearModelFallsInTheRangeThatTrainsWell) {
   double best = INFINITY;
   for (int k = 0; k <= 10; ++k) {
     const double lr = std::pow(10.0, -4 + 0.5 * k);
-    Network<float> net = model;
     TrainConfig tc;
     tc.model = "linear";
     tc.optimizer.lr = lr;
-    tc.optimizer = tc.optimizer.resolved();
-    auto optimizer = make_optimizer(tc.optimizer, net.tensors());
-    Trainer trainer(net, *optimizer, data, tc, pool);
-    const auto order = epoch_order(data.train.count, 0, 0, true);
+    tc.steps = 300;
+    RunPlan plan = plan_new_run(tc, "", 2);
+    plan.options.evaluate_epochs = false;
+    plan.options.stop_on_divergence = false;
+    TrainingRun run(std::move(plan), borrow(data), model);
     double tail = 0;
-    for (int step = 0; step < 300; ++step) {
-      const double loss = trainer.step(std::span(order).subspan(step * 100, 100), lr);
-      if (step >= 250) tail += (std::isfinite(loss) ? loss : 1e9) / 50;
-    }
+    RunEvents events;
+    events.on_batch = [&](const StepEvent& e) {
+      if (e.step >= 250) tail += (std::isfinite(e.loss) ? e.loss : 1e9) / 50;
+    };
+    run.run(events);
     sweep.emplace_back(lr, tail);
     best = std::min(best, tail);
   }

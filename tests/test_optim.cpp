@@ -2,6 +2,7 @@
 // written by tools/make_optim_fixtures.py with Debian's torch).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -20,28 +21,36 @@ json load_fixture() {
   return json::parse(in);
 }
 
+// The fixture's options by their keys: the registry rows name the same keys.
+HyperValues hypers_of(const json& o, const std::vector<std::string>& skip) {
+  HyperValues values;
+  for (const auto& [key, v] : o.items()) {
+    if (std::find(skip.begin(), skip.end(), key) != skip.end()) continue;
+    if (v.is_boolean()) {
+      values.set(key, v.get<bool>() ? 1.0 : 0.0);
+    } else if (v.is_array()) {
+      values.set(key, v.get<std::vector<double>>());
+    } else {
+      values.set(key, v.get<double>());
+    }
+  }
+  return values;
+}
+
 OptimizerConfig config_from(const json& c) {
   OptimizerConfig config;
   config.name = c["optimizer"];
   config.lr = c["lr"];
-  const json& o = c["options"];
-  auto set = [&](const char* key, std::optional<double>& field) {
-    if (o.contains(key)) field = o[key].get<double>();
-  };
-  set("momentum", config.momentum);
-  set("dampening", config.dampening);
-  set("weight_decay", config.weight_decay);
-  set("lr_decay", config.lr_decay);
-  set("initial_accumulator", config.initial_accumulator);
-  set("alpha", config.alpha);
-  set("rho", config.rho);
-  set("beta1", config.beta1);
-  set("beta2", config.beta2);
-  set("eps", config.eps);
-  config.nesterov = o.value("nesterov", false);
-  config.centered = o.value("centered", false);
-  config.amsgrad = o.value("amsgrad", false);
-  config.decay_biases = o.value("decay_biases", true);
+  config.hypers = hypers_of(c["options"], {"decay_biases"});
+  config.decay_biases = c["options"].value("decay_biases", true);
+  return config;
+}
+
+ScheduleConfig schedule_from(const json& o) {
+  ScheduleConfig config;
+  config.name = o["name"];
+  config.hypers = hypers_of(o, {"name", "warmup_steps"});
+  config.warmup_steps = o.value("warmup_steps", 0);
   return config;
 }
 
@@ -79,41 +88,25 @@ TEST(ScheduleFixtures, MatchPyTorchSchedulers) {
   ASSERT_EQ(fixture["schedules"].size(), 8u);
   for (const json& c : fixture["schedules"]) {
     SCOPED_TRACE(c["name"].get<std::string>());
-    const json& o = c["options"];
-    ScheduleConfig config;
-    config.name = o["name"];
-    if (o.contains("gamma")) config.gamma = o["gamma"].get<double>();
-    if (o.contains("step_size")) config.step_size = o["step_size"].get<int>();
-    if (o.contains("milestones")) config.milestones = o["milestones"].get<std::vector<int>>();
-    if (o.contains("min_lr")) config.min_lr = o["min_lr"].get<double>();
-    if (o.contains("end_lr")) config.end_lr = o["end_lr"].get<double>();
-    if (o.contains("power")) config.power = o["power"].get<double>();
-    if (o.contains("pct_start")) config.pct_start = o["pct_start"].get<double>();
-    if (o.contains("div_factor")) config.div_factor = o["div_factor"].get<double>();
-    if (o.contains("final_div_factor")) config.final_div_factor = o["final_div_factor"].get<double>();
-    config.warmup_steps = o.value("warmup_steps", 0);
-    const Schedule schedule(config, base, per_epoch, static_cast<int64_t>(epochs) * per_epoch);
+    const auto schedule =
+        make_schedule(schedule_from(c["options"]), base, per_epoch, static_cast<int64_t>(epochs) * per_epoch);
     const auto want = c["lrs"].get<std::vector<double>>();
     for (size_t t = 0; t < want.size(); ++t) {
-      ASSERT_NEAR(schedule.lr(static_cast<int64_t>(t)), want[t], 1e-9 * want[t] + 1e-15) << "step " << t;
+      ASSERT_NEAR(schedule->lr(static_cast<int64_t>(t)), want[t], 1e-9 * want[t] + 1e-15) << "step " << t;
     }
   }
 }
 
 TEST(ScheduleFixtures, ReduceOnPlateauMatchesPyTorch) {
   const json fixture = load_fixture()["plateau"];
-  ScheduleConfig config;
-  config.name = "plateau";
-  config.gamma = fixture["options"]["gamma"].get<double>();
-  config.patience = fixture["options"]["patience"].get<int>();
-  config.threshold = fixture["options"]["threshold"].get<double>();
-  config.min_lr = fixture["options"]["min_lr"].get<double>();
-  Schedule schedule(config, 0.1, 10, 100);
+  json options = fixture["options"];
+  options["name"] = "plateau";
+  const auto schedule = make_schedule(schedule_from(options), 0.1, 10, 100);
   const auto losses = fixture["losses"].get<std::vector<double>>();
   const auto want = fixture["lrs"].get<std::vector<double>>();
   for (size_t e = 0; e < losses.size(); ++e) {
-    schedule.epoch_end(losses[e]);
-    EXPECT_DOUBLE_EQ(schedule.lr(static_cast<int64_t>(e + 1) * 10), want[e]) << "after epoch " << e;
+    schedule->epoch_end(losses[e]);
+    EXPECT_DOUBLE_EQ(schedule->lr(static_cast<int64_t>(e + 1) * 10), want[e]) << "after epoch " << e;
   }
 }
 
@@ -122,19 +115,19 @@ TEST(Schedule, WarmUpMultipliesAnySchedule) {
   cosine.name = "cosine";
   ScheduleConfig warm = cosine;
   warm.warmup_steps = 4;
-  const Schedule plain(cosine, 0.1, 10, 100), warmed(warm, 0.1, 10, 100);
+  const auto plain = make_schedule(cosine, 0.1, 10, 100), warmed = make_schedule(warm, 0.1, 10, 100);
   for (int t = 0; t < 10; ++t) {
-    EXPECT_DOUBLE_EQ(warmed.lr(t), plain.lr(t) * (t < 4 ? (t + 1) / 4.0 : 1.0)) << t;
+    EXPECT_DOUBLE_EQ(warmed->lr(t), plain->lr(t) * (t < 4 ? (t + 1) / 4.0 : 1.0)) << t;
   }
 }
 
 TEST(Schedule, PolyDefaultsToTheCoursesTenfoldDecay) {
   ScheduleConfig poly;
   poly.name = "poly";
-  const Schedule s(poly, 0.01, 10, 100);
-  EXPECT_DOUBLE_EQ(s.lr(0), 0.01);
-  EXPECT_DOUBLE_EQ(s.lr(50), 0.0055);
-  EXPECT_DOUBLE_EQ(s.lr(100), 0.001);
+  const auto s = make_schedule(poly, 0.01, 10, 100);
+  EXPECT_DOUBLE_EQ(s->lr(0), 0.01);
+  EXPECT_DOUBLE_EQ(s->lr(50), 0.0055);
+  EXPECT_DOUBLE_EQ(s->lr(100), 0.001);
 }
 
 TEST(Schedule, RefusesBadSettings) {
@@ -150,13 +143,13 @@ TEST(Schedule, RefusesBadSettings) {
   };
   refused([](ScheduleConfig& c) { c.name = "sawtooth"; }, "--schedule");
   refused([](ScheduleConfig& c) { c.name = "multistep"; }, "--milestones");
-  refused([](ScheduleConfig& c) { c.name = "multistep"; c.milestones = {3, 2}; }, "--milestones");
-  refused([](ScheduleConfig& c) { c.gamma = 0.5; }, "--gamma");  // constant has no gamma
-  refused([](ScheduleConfig& c) { c.name = "step"; c.gamma = 0; }, "--gamma");
-  refused([](ScheduleConfig& c) { c.name = "step"; c.step_size = 0; }, "--step-size");
-  refused([](ScheduleConfig& c) { c.name = "onecycle"; c.pct_start = 1.5; }, "--pct-start");
+  refused([](ScheduleConfig& c) { c.name = "multistep"; c.set("milestones", {3, 2}); }, "--milestones");
+  refused([](ScheduleConfig& c) { c.set("gamma", 0.5); }, "--gamma");  // constant has no gamma
+  refused([](ScheduleConfig& c) { c.name = "step"; c.set("gamma", 0); }, "--gamma");
+  refused([](ScheduleConfig& c) { c.name = "step"; c.set("step_size", 0); }, "--step-size");
+  refused([](ScheduleConfig& c) { c.name = "onecycle"; c.set("pct_start", 1.5); }, "--pct-start");
   refused([](ScheduleConfig& c) { c.warmup_steps = -1; }, "--warmup-steps");
-  refused([](ScheduleConfig& c) { c.name = "cosine"; c.min_lr = -1; }, "--min-lr");
+  refused([](ScheduleConfig& c) { c.name = "cosine"; c.set("min_lr", -1); }, "--min-lr");
 }
 
 // Every optimizer minimises an ill-conditioned parabola and the Rosenbrock
@@ -176,11 +169,15 @@ TEST(Convergence, EveryOptimizerMinimisesParabolaAndRosenbrock) {
       {"adamw", 0.05, 0.01, 20000},
   };
   const std::vector<ParamTensor> tensors = {{"xy", {2}, 0, 2, false}};
+  for (const std::string& name : optimizer_names()) {
+    EXPECT_TRUE(std::any_of(std::begin(table), std::end(table), [&](const Convergence& c) { return name == c.optimizer; }))
+        << name << " has no row here";
+  }
   for (const auto& row : table) {
     SCOPED_TRACE(row.optimizer);
     OptimizerConfig config;
     config.name = row.optimizer;
-    if (config.name == "adamw") config.weight_decay = 0.0;
+    if (config.name == "adamw") config.set("weight_decay", 0.0);
     // f = (x^2 + 10 y^2) / 2 from (3, -2): minimum 0 at the origin.
     config.lr = row.parabola_lr;
     auto opt = make_optimizer(config, tensors);
@@ -216,20 +213,20 @@ TEST(OptimizerConfig, RefusesBadHyperparameters) {
   refused([](OptimizerConfig& c) { c.lr = -0.1; }, "--lr");
   refused([](OptimizerConfig& c) { c.lr = std::nan(""); }, "--lr");
   refused([](OptimizerConfig& c) { c.lr = INFINITY; }, "--lr");
-  refused([](OptimizerConfig& c) { c.momentum = -0.5; }, "--momentum");
-  refused([](OptimizerConfig& c) { c.dampening = 2; }, "--dampening");
-  refused([](OptimizerConfig& c) { c.weight_decay = -1; }, "--weight-decay");
-  refused([](OptimizerConfig& c) { c.nesterov = true; }, "--nesterov");
-  refused([](OptimizerConfig& c) { c.name = "lbfgs"; }, "--optimizer");
-  refused([](OptimizerConfig& c) { c.name = "adam"; c.beta1 = 1.0; }, "--beta1");
-  refused([](OptimizerConfig& c) { c.name = "adam"; c.beta2 = -0.1; }, "--beta2");
-  refused([](OptimizerConfig& c) { c.name = "adam"; c.momentum = 0.9; }, "--momentum");
-  refused([](OptimizerConfig& c) { c.amsgrad = true; }, "--amsgrad");
-  refused([](OptimizerConfig& c) { c.centered = true; }, "--centered");
-  refused([](OptimizerConfig& c) { c.eps = 1e-8; }, "--eps");
-  refused([](OptimizerConfig& c) { c.name = "rmsprop"; c.alpha = 1.0; }, "--alpha");
-  refused([](OptimizerConfig& c) { c.name = "adagrad"; c.lr_decay = -1; }, "--lr-decay");
-  refused([](OptimizerConfig& c) { c.name = "momentum"; c.momentum = 0; }, "--momentum");
+  refused([](OptimizerConfig& c) { c.set("momentum", -0.5); }, "--momentum");
+  refused([](OptimizerConfig& c) { c.set("dampening", 2); }, "--dampening");
+  refused([](OptimizerConfig& c) { c.set("weight_decay", -1); }, "--weight-decay");
+  refused([](OptimizerConfig& c) { c.set("nesterov", 1); }, "--nesterov");
+  refused([](OptimizerConfig& c) { c.name = "no-such-optimizer"; }, "--optimizer");
+  refused([](OptimizerConfig& c) { c.name = "adam"; c.set("beta1", 1.0); }, "--beta1");
+  refused([](OptimizerConfig& c) { c.name = "adam"; c.set("beta2", -0.1); }, "--beta2");
+  refused([](OptimizerConfig& c) { c.name = "adam"; c.set("momentum", 0.9); }, "--momentum");
+  refused([](OptimizerConfig& c) { c.set("amsgrad", 1); }, "--amsgrad");
+  refused([](OptimizerConfig& c) { c.set("centered", 1); }, "--centered");
+  refused([](OptimizerConfig& c) { c.set("eps", 1e-8); }, "--eps");
+  refused([](OptimizerConfig& c) { c.name = "rmsprop"; c.set("alpha", 1.0); }, "--alpha");
+  refused([](OptimizerConfig& c) { c.name = "adagrad"; c.set("lr_decay", -1); }, "--lr-decay");
+  refused([](OptimizerConfig& c) { c.name = "momentum"; c.set("momentum", 0); }, "--momentum");
 }
 
 }  // namespace

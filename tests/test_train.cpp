@@ -10,11 +10,11 @@
 #include <numeric>
 
 #include "data/dataset.h"
-#include "io/checkpoint.h"
+#include "checkpoint/checkpoint.h"
 #include "helpers.h"
 #include "kernels/layers.h"
 #include "nn/models.h"
-#include "train/trainer.h"
+#include "train/run.h"
 
 namespace mnist {
 namespace {
@@ -27,17 +27,14 @@ const DataSplits& mnist_data() {
 std::vector<float> train_weights(const DataSplits& data, int threads, const std::string& model, int steps) {
   TrainConfig config;
   config.model = model;
-  config.optimizer.momentum = 0.9;
+  config.optimizer.set("momentum", 0.9);
   config.seed = 7;
   config.batch_size = 50;
-  Network<float> net = make_network<float>(model, {1, 28, 28}, 10);
-  net.init(config.seed);
-  auto opt = make_optimizer(config.optimizer, net.tensors());
-  ThreadPool pool(threads);
-  Trainer trainer(net, *opt, data, config, pool);
-  const auto order = epoch_order(data.train.count, config.seed, 0, true);
-  for (int s = 0; s < steps; ++s) trainer.step(std::span(order).subspan(s * 50, 50), 0.01);
-  return {net.params().begin(), net.params().end()};
+  config.steps = steps;
+  TrainingRun run(plan_new_run(config, "", threads), borrow(data));
+  EXPECT_EQ(run.run().status, RunStatus::Finished);
+  EXPECT_EQ(run.steps(), steps);
+  return {run.network().params().begin(), run.network().params().end()};
 }
 
 TEST(Train, ThreadCountDoesNotChangeABit) {
@@ -66,19 +63,14 @@ TEST(Train, ReportedSecondsAreTheTimeSpentTraining) {
   TrainConfig config;
   config.model = "mlp";
   config.epochs = 4;
-  config = config.resolved();
-  Network<float> net = make_network<float>("mlp", {1, 28, 28}, 10);
-  net.init(0);
-  auto opt = make_optimizer(config.optimizer, net.tensors());
-  Schedule schedule(config.schedule, 0.01, 10, 40);
-  ThreadPool pool(1);
-  Trainer trainer(net, *opt, data, config, pool);
+  TrainingRun run(plan_new_run(config, "", 1), borrow(data));
+  Trainer& trainer = run.trainer();
   trainer.state().seconds = 100;  // as if resumed after 100 s of training
   double last_step_seconds = 0;
-  TrainCallbacks callbacks;
-  callbacks.on_batch = [&](const StepEvent& e) { last_step_seconds = e.seconds; };
+  RunEvents events;
+  events.on_batch = [&](const StepEvent& e) { last_step_seconds = e.seconds; };
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(trainer.run(schedule, callbacks));
+  ASSERT_EQ(run.run(events).status, RunStatus::Finished);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_GT(trainer.state().seconds, 100);
   EXPECT_LE(trainer.state().seconds, 100 + wall);
@@ -115,25 +107,25 @@ TEST(EndToEnd, CnnReaches97PercentOnRealMnist) {
   TrainConfig config;
   config.optimizer.lr = 0.1;
   config.epochs = 1;
-  Network<float> net = make_network<float>("cnn", {1, 28, 28}, 10);
-  net.init(config.seed);
-  auto opt = make_optimizer(config.optimizer, net.tensors());
-  Schedule schedule(config.schedule, 0.1, 600, 600);
-  ThreadPool pool(resolve_threads(0));
-  Trainer trainer(net, *opt, data, config, pool);
+  TrainingRun run(plan_new_run(config), borrow(data));
+  Network<float>& net = run.network();
+  ThreadPool& pool = run.pool();
+  Trainer& trainer = run.trainer();
   double first_loss = 0;
   int epochs_seen = 0;
   EvalResult epoch_eval;
-  TrainCallbacks callbacks;
-  callbacks.on_step = [&](const StepEvent& e) {
+  RunEvents events;
+  events.on_step = [&](const StepEvent& e) {
     if (e.step == 0) first_loss = e.loss;
   };
-  callbacks.on_epoch = [&](const EpochEvent& e) {
+  events.on_epoch = [&](const EpochEvent& e) {
     ++epochs_seen;
     EXPECT_EQ(e.eval_split, "test");
     epoch_eval = e.eval;
   };
-  trainer.run(schedule, callbacks);
+  const RunResult result = run.run(events);
+  ASSERT_EQ(result.status, RunStatus::Finished);
+  EXPECT_EQ(result.test->loss, epoch_eval.loss);
   EXPECT_EQ(epochs_seen, 1);
   EXPECT_NEAR(first_loss, std::log(10.0), 0.1) << "an untrained network guesses uniformly";
   const EvalResult r = evaluate(net, data.test, data.scaling, pool);
@@ -175,18 +167,23 @@ TEST(PyTorchParity, ThirtyCnnStepsFollowPyTorchForEveryOptimizer) {
     TrainConfig config;
     config.optimizer.name = name;
     config.optimizer.lr = fixture["options"][name]["lr"].get<double>();
-    if (fixture["options"][name].contains("eps")) config.optimizer.eps = fixture["options"][name]["eps"].get<double>();
+    if (fixture["options"][name].contains("eps")) {
+      config.optimizer.set("eps", fixture["options"][name]["eps"].get<double>());
+    }
     config.batch_size = batch;
-    config = config.resolved();
-    auto opt = make_optimizer(config.optimizer, init.network.tensors());
-    ThreadPool pool(2);
-    Trainer trainer(init.network, *opt, data, config, pool);
+    config.shuffle = false;  // batches in file order, as the fixture's
+    config.steps = steps;
+    RunPlan plan = plan_new_run(config, "", 2);
+    plan.options.evaluate_epochs = false;
+    TrainingRun run(std::move(plan), borrow(data), std::move(init.network));
+    std::vector<double> got;
+    RunEvents events;
+    events.on_batch = [&](const StepEvent& e) { got.push_back(e.loss); };
+    ASSERT_EQ(run.run(events).status, RunStatus::Finished);
+    ASSERT_EQ(got.size(), static_cast<size_t>(steps));
     for (int s = 0; s < steps; ++s) {
-      std::vector<uint32_t> indices(static_cast<size_t>(batch));
-      std::iota(indices.begin(), indices.end(), static_cast<uint32_t>(s * batch));
-      const double loss = trainer.step(indices, *config.optimizer.lr);
       const double want = losses[s].get<double>();
-      ASSERT_NEAR(loss, want, 1e-4 * want) << "step " << s;
+      ASSERT_NEAR(got[s], want, 1e-4 * want) << "step " << s;
     }
   }
 }

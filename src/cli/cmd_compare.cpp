@@ -2,6 +2,7 @@
 // summary table and plots.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -11,10 +12,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 
 #include "cli/common.h"
 #include "experiments/charts.h"
-#include "experiments/compare.h"
+#include "experiments/grid.h"
+#include "experiments/runner.h"
+#include "experiments/summary.h"
 #include "io/file.h"
 #include "util/error.h"
 
@@ -22,9 +26,18 @@ namespace mnist::cli {
 
 namespace {
 
+// The registry's rows marked for comparison by default.
+std::vector<std::string> default_optimizers() {
+  std::vector<std::string> names;
+  for (const OptimizerRow& row : optimizer_registry()) {
+    if (row.compared_by_default) names.emplace_back(row.name);
+  }
+  return names;
+}
+
 struct CompareArgs {
   CompareSpec spec;
-  std::vector<std::string> optimizers{"sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw"};
+  std::vector<std::string> optimizers = default_optimizers();
   std::vector<std::string> lrs;
   std::string out = "compare";
   int jobs = 0, threads = 0;
@@ -100,6 +113,92 @@ void prepare_out_dir(const std::string& out) {
   }
 }
 
+// The grid's data: loaded once, cut to --train-samples, checked to fit the model.
+DataSplits load_grid_data(CompareSpec& spec) {
+  if (file_exists(spec.base.data)) fmt::print("loading mnist dataset from {} ......\n", spec.base.data);
+  DataSplits data = load_data(spec.base.data);
+  if (spec.train_samples > data.train.count) {
+    throw UsageError(fmt::format("--train-samples: the data has {} training samples, asked for {}", data.train.count,
+                                 spec.train_samples));
+  }
+  if (spec.train_samples > 0) data.train = data.train.head(spec.train_samples);
+  spec.train_samples = data.train.count;
+  new_network(spec.base.model, 0, data, spec.base.data);  // the images fit the model, before any run
+  return data;
+}
+
+// Whole runs side by side beat threads inside one run (docs/experiments.md).
+GridOptions grid_options(const CompareArgs& args, size_t runs) {
+  GridOptions options;
+  const int cores = resolve_threads(args.threads);
+  options.jobs = std::min<int>(args.jobs > 0 ? args.jobs : cores, static_cast<int>(runs));
+  options.threads_per_job = std::max(1, cores / options.jobs);
+  return options;
+}
+
+void print_plan(const CompareArgs& args, size_t runs, int samples, const GridOptions& options) {
+  const CompareSpec& spec = args.spec;
+  const size_t n_opt = spec.optimizers.size(), n_lr = std::max<size_t>(1, spec.lrs.size());
+  fmt::print(
+      "compare: {} runs ({} optimizer{} x {} x {} seed{}), {} epoch{} of {} samples each; {} at a time, {} thread{} "
+      "each; writing {}\n",
+      runs, n_opt, n_opt == 1 ? "" : "s",
+      spec.lrs.empty() ? "default learning rates" : fmt::format("{} learning rate{}", n_lr, n_lr == 1 ? "" : "s"),
+      spec.seeds, spec.seeds == 1 ? "" : "s", spec.base.epochs, spec.base.epochs == 1 ? "" : "s", samples,
+      options.jobs, options.threads_per_job, options.threads_per_job == 1 ? "" : "s", args.out);
+  std::fflush(stdout);
+}
+
+// The progress line on a terminal and a line per finished run.
+GridCallbacks printed_callbacks(size_t runs, int& done) {
+  const bool terminal = stdout_is_terminal();
+  using Clock = std::chrono::steady_clock;
+  auto last_draw = std::make_shared<Clock::time_point>(Clock::now() - std::chrono::seconds(1));
+  GridCallbacks callbacks;
+  callbacks.on_progress = [terminal, last_draw](const GridProgress& p) {
+    if (!terminal || Clock::now() - *last_draw < std::chrono::milliseconds(200)) return;
+    *last_draw = Clock::now();
+    std::string running;
+    for (const auto& [name, fraction] : p.running) running += fmt::format("  {} {:.0f}%", name, 100 * fraction);
+    const double rate = p.seconds > 0 ? static_cast<double>(p.steps_done) / p.seconds : 0;
+    const std::string eta = rate > 0 ? duration(static_cast<double>(p.total_steps - p.steps_done) / rate) : "?";
+    fmt::print("\r\033[K[{}/{} runs]{}  {} left", p.done, p.runs, running, eta);
+    std::fflush(stdout);
+  };
+  callbacks.on_run_done = [terminal, runs, &done](const RunSpec& run, const RunRecord& rec, bool skipped) {
+    ++done;
+    if (terminal) fmt::print("\r\033[K");
+    std::string result =
+        rec.diverged ? fmt::format("diverged after {} step{}", rec.steps, rec.steps == 1 ? "" : "s")
+                     : fmt::format("test accuracy {:.2f}%, last-epoch train loss {:.4f}", 100 * rec.test_accuracy,
+                                   rec.epochs.empty() ? 0.0 : rec.epochs.back().train_loss);
+    fmt::print("run {}/{} {}: {}, {:.1f} s{}\n", done, runs, run.name, result, rec.seconds,
+               skipped ? " (already done)" : "");
+    std::fflush(stdout);
+  };
+  callbacks.should_stop = [] { return stop_signal() != 0; };
+  return callbacks;
+}
+
+// summary.csv, summary.md and the two figures, from the run files.
+void write_summary(const CompareArgs& args, const std::vector<RunSpec>& runs, int samples) {
+  const CompareSpec& spec = args.spec;
+  std::vector<RunRecord> records;
+  for (const RunSpec& run : runs) records.push_back(read_run(run_path(args.out, run)));
+  const auto rows = summarize(runs, records, spec.loss_threshold);
+  const std::filesystem::path out(args.out);
+  write_file_atomic((out / "summary.csv").string(), summary_csv(rows));
+  const std::string table = summary_markdown(rows, spec.loss_threshold);
+  const std::string subtitle = fmt::format("{} on {} samples, batch {}, {} epoch{}, {} seed{}", spec.base.model,
+                                           samples, spec.base.batch_size, spec.base.epochs,
+                                           spec.base.epochs == 1 ? "" : "s", spec.seeds, spec.seeds == 1 ? "" : "s");
+  write_file_atomic((out / "summary.md").string(), fmt::format("# {}\n\n{}", subtitle, table));
+  plot::save(loss_figure(runs, records, !spec.lrs.empty(), subtitle), (out / "loss").string());
+  plot::save(accuracy_figure(rows, subtitle), (out / "accuracy").string());
+  fmt::print("\n{}\nwrote {}/summary.csv, summary.md, loss.png, loss.svg, accuracy.png, accuracy.svg\n", table,
+             args.out);
+}
+
 int run_compare(CompareArgs& args) {
   CompareSpec& spec = args.spec;
   spec.optimizers = items(args.optimizers);
@@ -111,93 +210,24 @@ int run_compare(CompareArgs& args) {
   }
   plot::require_drivers();
   prepare_out_dir(args.out);
-
-  if (file_exists(spec.base.data)) fmt::print("loading mnist dataset from {} ......\n", spec.base.data);
-  DataSplits data = load_data(spec.base.data);
-  if (spec.train_samples > data.train.count) {
-    throw UsageError(fmt::format("--train-samples: the data has {} training samples, asked for {}", data.train.count,
-                                 spec.train_samples));
-  }
-  if (spec.train_samples > 0) data.train = data.train.head(spec.train_samples);
-  spec.train_samples = data.train.count;
-  new_network(spec.base.model, 0, data, spec.base.data);  // the images fit the model, before any run
+  const DataSplits data = load_grid_data(spec);
   // The loss is logged about 300 times a run unless --log-every says otherwise.
   const int batches = batches_per_epoch(data.train.count, spec.base.batch_size);
   if (args.log_opt->count() == 0) {
     spec.base.log_every = std::max(1, static_cast<int>(static_cast<int64_t>(batches) * spec.base.epochs / 300));
   }
-  std::vector<RunSpec> runs = plan_grid(spec);
+  const std::vector<RunSpec> runs = plan_grid(spec);
   check_settings(args.out, grid_settings_json(spec));
-
-  // Whole runs side by side beat threads inside one run (docs/experiments.md).
-  GridOptions options;
-  const int cores = resolve_threads(args.threads);
-  options.jobs = std::min<int>(args.jobs > 0 ? args.jobs : cores, static_cast<int>(runs.size()));
-  options.threads_per_job = std::max(1, cores / options.jobs);
-  const size_t n_opt = spec.optimizers.size(), n_lr = std::max<size_t>(1, spec.lrs.size());
-  fmt::print(
-      "compare: {} runs ({} optimizer{} x {} x {} seed{}), {} epoch{} of {} samples each; {} at a time, {} thread{} "
-      "each; writing {}\n",
-      runs.size(), n_opt, n_opt == 1 ? "" : "s",
-      spec.lrs.empty() ? "default learning rates" : fmt::format("{} learning rate{}", n_lr, n_lr == 1 ? "" : "s"),
-      spec.seeds, spec.seeds == 1 ? "" : "s", spec.base.epochs, spec.base.epochs == 1 ? "" : "s", data.train.count,
-      options.jobs, options.threads_per_job, options.threads_per_job == 1 ? "" : "s", args.out);
-  std::fflush(stdout);
-
-  const bool terminal = stdout_is_terminal();
-  using Clock = std::chrono::steady_clock;
-  auto last_draw = Clock::now() - std::chrono::seconds(1);
+  const GridOptions options = grid_options(args, runs.size());
+  print_plan(args, runs.size(), data.train.count, options);
   int done = 0;
-  GridCallbacks callbacks;
-  callbacks.on_progress = [&](const GridProgress& p) {
-    if (!terminal || Clock::now() - last_draw < std::chrono::milliseconds(200)) return;
-    last_draw = Clock::now();
-    std::string running;
-    for (const auto& [name, fraction] : p.running) running += fmt::format("  {} {:.0f}%", name, 100 * fraction);
-    const double rate = p.seconds > 0 ? static_cast<double>(p.steps_done) / p.seconds : 0;
-    const std::string eta = rate > 0 ? duration(static_cast<double>(p.total_steps - p.steps_done) / rate) : "?";
-    fmt::print("\r\033[K[{}/{} runs]{}  {} left", p.done, p.runs, running, eta);
-    std::fflush(stdout);
-  };
-  callbacks.on_run_done = [&](const RunSpec& run, const RunRecord& rec, bool skipped) {
-    ++done;
-    if (terminal) fmt::print("\r\033[K");
-    std::string result =
-        rec.diverged ? fmt::format("diverged after {} step{}", rec.steps, rec.steps == 1 ? "" : "s")
-                     : fmt::format("test accuracy {:.2f}%, last-epoch train loss {:.4f}", 100 * rec.test_accuracy,
-                                   rec.epochs.empty() ? 0.0 : rec.epochs.back().train_loss);
-    fmt::print("run {}/{} {}: {}, {:.1f} s{}\n", done, runs.size(), run.name, result, rec.seconds,
-               skipped ? " (already done)" : "");
-    std::fflush(stdout);
-  };
-  callbacks.should_stop = [] { return stop_signal() != 0; };
   catch_stop_signals();
-  const bool finished = run_grid(runs, data, args.out, options, callbacks);
-  if (!finished) {
-    if (terminal) fmt::print("\r\033[K");
-    fmt::print(
-        "interrupted: {} of {} runs done; run the same command again to "
-        "continue\n",
-        done, runs.size());
+  if (!run_grid(runs, data, args.out, options, printed_callbacks(runs.size(), done))) {
+    if (stdout_is_terminal()) fmt::print("\r\033[K");
+    fmt::print("interrupted: {} of {} runs done; run the same command again to continue\n", done, runs.size());
     return 128 + stop_signal();
   }
-
-  std::vector<RunRecord> records;
-  for (const RunSpec& run : runs) records.push_back(read_run(run_path(args.out, run)));
-  const auto rows = summarize(runs, records, spec.loss_threshold);
-  const std::filesystem::path out(args.out);
-  write_file_atomic((out / "summary.csv").string(), summary_csv(rows));
-  const std::string table = summary_markdown(rows, spec.loss_threshold);
-  const std::string subtitle = fmt::format("{} on {} samples, batch {}, {} epoch{}, {} seed{}", spec.base.model,
-                                           data.train.count, spec.base.batch_size, spec.base.epochs,
-                                           spec.base.epochs == 1 ? "" : "s", spec.seeds, spec.seeds == 1 ? "" : "s");
-  write_file_atomic((out / "summary.md").string(), fmt::format("# {}\n\n{}", subtitle, table));
-  plot::save(loss_figure(runs, records, !spec.lrs.empty(), subtitle), (out / "loss").string());
-  plot::save(accuracy_figure(rows, subtitle), (out / "accuracy").string());
-  fmt::print(
-      "\n{}\nwrote {}/summary.csv, summary.md, loss.png, loss.svg, "
-      "accuracy.png, accuracy.svg\n",
-      table, args.out);
+  write_summary(args, runs, data.train.count);
   return 0;
 }
 
@@ -220,7 +250,8 @@ Command add_compare(CLI::App& app) {
       "already done.");
   const std::string grid_group = "Grid", data_group = "Data and model", opt_group = "Optimizer (every run)",
                     sched_group = "Learning-rate schedule (every run)", run_group = "Runs and output";
-  cmd->add_option("--optimizers", args->optimizers, "Optimizers to compare: any of sgd, momentum, adagrad, rmsprop, adadelta, adam, adamw")
+  cmd->add_option("--optimizers", args->optimizers,
+                  fmt::format("Optimizers to compare: any of {}", fmt::join(optimizer_names(), ", ")))
       ->delimiter(',')
       ->capture_default_str()
       ->group(grid_group);

@@ -4,6 +4,7 @@
 #include "cli/common.h"
 #include "data/course_json.h"
 #include "io/file.h"
+#include "io/gzip.h"
 #include "util/error.h"
 
 namespace mnist::cli {

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
-#include "io/checkpoint.h"
+#include "checkpoint/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/trainer.h"
 #include "util/error.h"

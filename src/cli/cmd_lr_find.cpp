@@ -7,7 +7,8 @@
 #include "cli/common.h"
 #include "experiments/charts.h"
 #include "experiments/lr_find.h"
-#include "io/checkpoint.h"
+#include "checkpoint/checkpoint.h"
+#include "train/run.h"
 #include "io/file.h"
 #include "nn/models.h"
 #include "util/error.h"
@@ -49,8 +50,7 @@ int run_lr_find(LrFindArgs& args) {
   const Network<float> network =
       init ? std::move(init->network) : new_network(args.model, args.config.seed, data, args.data);
 
-  ThreadPool pool(resolve_threads(args.threads));
-  const LrFindResult result = lr_find(network, optimizer, data, args.config, pool);
+  const LrFindResult result = lr_find(network, optimizer, data, args.config, args.threads);
   const std::string subtitle = fmt::format("{} on {}, {}, batch {}", optimizer.name, network.model(),
                                            args.init.empty() ? "new weights" : args.init, args.config.batch_size);
   plot::save(lr_find_figure(result, subtitle), stem.string());
@@ -99,9 +99,7 @@ Command add_lr_find(CLI::App& app) {
   args->model_opt = add_model_option(cmd, args->model)->group(data_group);
   cmd->add_option("--init", args->init, "Test from the weights in this safetensors file (left untouched)")
       ->group(data_group);
-  cmd->add_option("--optimizer", args->optimizer.name, "sgd, momentum, adagrad, rmsprop, adadelta, adam or adamw")
-      ->capture_default_str()
-      ->group(opt_group);
+  add_optimizer_name_option(cmd, args->optimizer.name)->group(opt_group);
   add_optimizer_options(cmd, args->optimizer, opt_group,
                         /*with_name_and_lr=*/false);
   cmd->add_option("--start-lr", c.start_lr, "First learning rate")->capture_default_str()->group(group);

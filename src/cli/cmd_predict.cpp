@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
-#include "io/checkpoint.h"
+#include "checkpoint/checkpoint.h"
 #include "io/image.h"
 #include "train/evaluate.h"
 #include "util/error.h"

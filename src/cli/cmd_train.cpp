@@ -5,12 +5,9 @@
 #include <cstdlib>
 
 #include "cli/common.h"
-#include "io/checkpoint.h"
+#include "checkpoint/checkpoint.h"
 #include "io/file.h"
-#include "nn/models.h"
-#include "train/metrics.h"
-#include "train/resume.h"
-#include "train/trainer.h"
+#include "train/run.h"
 #include "util/error.h"
 
 namespace mnist::cli {
@@ -44,170 +41,83 @@ class ProgressBar {
   void clear() { fmt::print("\r\033[K"); }
 };
 
-// What a run starts from: a new configuration, or a checkpoint to resume.
-struct RunStart {
-  TrainConfig config;
-  TrainState state;
-  Schedule::PlateauState plateau;
-  std::optional<SavedModel> resumed;
-};
-
-RunStart plan_run(TrainArgs& args) {
-  RunStart start;
-  TrainConfig& config = start.config;
-  if (!args.resume.empty()) {
-    for (const CLI::Option* opt : args.fixed_on_resume) {
-      if (opt->count() > 0) {
-        throw UsageError(
-            fmt::format("{}: cannot be changed when resuming; the "
-                        "run continues as it was configured",
-                        opt->get_name()));
-      }
+// The run's plan: a new run from the flags, or the checkpoint to resume
+// with the few flags that may change.
+RunPlan make_plan(TrainArgs& args) {
+  if (args.resume.empty()) return plan_new_run(args.config, args.save, args.threads, args.stop_after);
+  for (const CLI::Option* opt : args.fixed_on_resume) {
+    if (opt->count() > 0) {
+      throw UsageError(
+          fmt::format("{}: cannot be changed when resuming; the run continues as it was configured", opt->get_name()));
     }
-    start.resumed = load_model(args.resume);
-    ResumePoint point = read_resume_point(*start.resumed);
-    config = point.config;
-    start.state = point.state;
-    start.plateau = point.plateau;
-    if (args.data_opt->count()) config.data = args.config.data;
-    if (args.log_opt->count()) config.log_every = args.config.log_every;
-    if (args.checkpoint_opt->count()) config.checkpoint_every = args.config.checkpoint_every;
-    if (args.metrics_opt->count()) config.metrics = args.config.metrics;
-    if (!args.save_opt->count()) args.save = args.resume;
-  } else {
-    config = args.config;
   }
-  config = config.resolved();
-  check_writable(args.save);
-  if (args.stop_after < 0) throw UsageError(fmt::format("--steps: must be >= 0, got {}", args.stop_after));
-  return start;
+  ResumeChanges changes;
+  const TrainConfig& c = args.config;
+  if (args.data_opt->count()) changes.data = c.data;
+  if (args.log_opt->count()) changes.log_every = c.log_every;
+  if (args.checkpoint_opt->count()) changes.checkpoint_every = c.checkpoint_every;
+  if (args.metrics_opt->count()) changes.metrics = c.metrics;
+  if (args.save_opt->count()) changes.save = args.save;
+  changes.threads = args.threads;
+  changes.stop_at = args.stop_after;
+  return plan_resume(args.resume, changes);
 }
 
-// The starting weights: the resumed checkpoint's, --init's, or new ones
-// from the seed. Weights from a file must fit the data.
-Network<float> starting_network(RunStart& start, const DataSplits& data, const std::string& resume_path) {
-  const TrainConfig& config = start.config;
-  if (start.resumed) {
-    require_input_shape(start.resumed->network, data.train, resume_path, config.data);
-    return std::move(start.resumed->network);
-  }
-  if (!config.init.empty()) {
-    SavedModel init = load_model(config.init);
-    if (init.network.model() != config.model) {
-      throw Error(
-          fmt::format("{}: holds a {} model, but --model is {}", config.init, init.network.model(), config.model));
-    }
-    require_input_shape(init.network, data.train, config.init, config.data);
-    return std::move(init.network);
-  }
-  return new_network(config.model, config.seed, data, config.data);
-}
-
-int run_train(TrainArgs& args) {
-  RunStart start = plan_run(args);
-  const TrainConfig& config = start.config;
-  const TrainState& state = start.state;
-  const bool resumed = start.resumed.has_value();
-
-  if (file_exists(config.data)) fmt::print("loading mnist dataset from {} ......\n", config.data);
-  const DataSplits data = load_data(config.data);
-  Network<float> network = starting_network(start, data, args.resume);
-
-  auto optimizer = make_optimizer(config.optimizer, network.tensors());
-  if (resumed) restore_optimizer(*start.resumed, *optimizer);
-  const int batches = batches_per_epoch(data.train.count, config.batch_size);
-  if (resumed && (state.epoch > config.epochs || state.batch > batches ||
-                  state.step > static_cast<int64_t>(config.epochs) * batches)) {
-    throw Error(
-        fmt::format("{}: the saved position (epoch {}, batch {}, step "
-                    "{}) does not fit the run ({} epochs of {} "
-                    "batches)",
-                    args.resume, state.epoch, state.batch, state.step, config.epochs, batches));
-  }
-  // A stop point at or before the current step would still train one step.
-  if (args.stop_after > 0 && args.stop_after <= state.step) {
-    throw UsageError(fmt::format("--steps: the run is already at step {}; give a later stop point", state.step));
-  }
-  Schedule schedule(config.schedule, *config.optimizer.lr, batches, static_cast<int64_t>(config.epochs) * batches);
-  if (resumed) schedule.set_plateau(start.plateau);
-  ThreadPool pool(resolve_threads(args.threads));
-  Trainer trainer(network, *optimizer, data, config, pool);
-  trainer.state() = state;
-  std::optional<MetricsLog> metrics;
-  if (!config.metrics.empty()) metrics.emplace(config.metrics, state);
-
-  auto save = [&] {
-    // Never write weights that are not finite over a good checkpoint.
-    for (float v : network.params()) {
-      if (!std::isfinite(v)) {
-        throw Diverged(fmt::format("training diverged by step {}: the weights are not finite", trainer.state().step),
-                       trainer.state().step, NAN);
-      }
-    }
-    save_checkpoint(args.save, network, data.scaling, training_metadata(config, trainer.state(), schedule),
-                    optimizer.get());
-  };
-  if (resumed) {
-    fmt::print("resuming {} at epoch {}, batch {} (step {})\n", args.resume, state.epoch, state.batch, state.step);
-  }
-  const bool terminal = stdout_is_terminal();
-  const int64_t first_step = state.step;
-  const double first_seconds = state.seconds;
-  ProgressBar bar;
-  TrainCallbacks callbacks;
-  callbacks.on_step = [&](const StepEvent& e) {
+// What train prints: the course's lines, the status line on a terminal.
+RunEvents printed_events(TrainingRun& run, ProgressBar& bar, bool terminal) {
+  const int epochs = run.config().epochs;
+  const int64_t first_step = run.steps();
+  const double first_seconds = run.trainer().state().seconds;
+  RunEvents events;
+  events.on_step = [terminal, &bar](const StepEvent& e) {
     if (terminal) bar.clear();
     fmt::print("epoch: {}, batch: {}, loss is: {}\n", e.epoch, e.batch, static_cast<float>(e.loss));
     std::fflush(stdout);
-    if (metrics) metrics->step(e);
   };
-  callbacks.on_batch = [&](const StepEvent& e) {
-    if (terminal) bar.draw(e, config.epochs, first_step, first_seconds);
-    if (config.checkpoint_every > 0 && (e.step + 1) % config.checkpoint_every == 0) save();
+  events.on_batch = [=, &run, &bar](const StepEvent& e) {
+    if (terminal) bar.draw(e, epochs, first_step, first_seconds);
+    if (stop_signal() != 0) run.stop();
   };
-  callbacks.on_epoch = [&](const EpochEvent& e) {
+  events.on_epoch = [terminal, &bar](const EpochEvent& e) {
     if (terminal) bar.clear();
-    fmt::print(
-        "epoch: {} done, lr: {:.6g}, train loss: {:.4f}, {} accuracy: "
-        "{:.2f}%, {:.0f} images/s, {:.1f} s\n",
-        e.epoch, e.lr, e.train_loss, e.eval_split, 100 * e.eval.accuracy(), e.images_per_second, e.seconds);
+    fmt::print("epoch: {} done, lr: {:.6g}, train loss: {:.4f}, {} accuracy: {:.2f}%, {:.0f} images/s, {:.1f} s\n",
+               e.epoch, e.lr, e.train_loss, e.eval_split, 100 * e.eval.accuracy(), e.images_per_second, e.seconds);
     std::fflush(stdout);
-    if (metrics) metrics->epoch(e);
-    if (config.checkpoint_every > 0) save();
   };
-  callbacks.should_stop = [&] {
-    return stop_signal() != 0 || (args.stop_after > 0 && trainer.state().step >= args.stop_after);
-  };
-  catch_stop_signals();
-  bool finished = false;
-  try {
-    finished = state.epoch >= config.epochs || trainer.run(schedule, callbacks);
-  } catch (const Diverged& e) {
-    if (terminal) bar.clear();
-    if (metrics) metrics->diverged(e.step, e.loss, trainer.state().seconds);
-    const bool kept = file_exists(args.save);
-    throw Error(
-        fmt::format("{}. The learning rate {:g} is probably too large for {}: try a "
-                    "smaller --lr{}{}",
-                    e.what(), *config.optimizer.lr, config.optimizer.name, config.clip_norm ? "" : " or --clip-norm 1",
-                    kept ? fmt::format("; the last good checkpoint {} is untouched", args.save) : ""));
+  return events;
+}
+
+int run_train(TrainArgs& args) {
+  RunPlan plan = make_plan(args);
+  const std::string save = plan.save;
+  if (file_exists(plan.config.data)) fmt::print("loading mnist dataset from {} ......\n", plan.config.data);
+  TrainingRun run(std::move(plan));
+  const TrainConfig& config = run.config();
+  if (!args.resume.empty()) {
+    const TrainState& s = run.trainer().state();
+    fmt::print("resuming {} at epoch {}, batch {} (step {})\n", args.resume, s.epoch, s.batch, run.steps());
   }
-  if (!finished) {
-    if (terminal) bar.clear();
-    save();
-    const TrainState& s = trainer.state();
-    fmt::print(
-        "{} after step {} (epoch {}, batch {}); saved to {}\ncontinue "
-        "with: mnist train --resume {}\n",
-        stop_signal() ? "interrupted" : "stopped", s.step, s.epoch, s.batch, args.save, args.save);
+  const bool terminal = stdout_is_terminal();
+  ProgressBar bar;
+  catch_stop_signals();
+  const RunResult result = run.run(printed_events(run, bar, terminal));
+  if (terminal) bar.clear();
+  if (result.status == RunStatus::Diverged) {
+    throw Error(fmt::format("{}. The learning rate {:g} is probably too large for {}: try a smaller --lr{}{}",
+                            result.message, *config.optimizer.lr, config.optimizer.name,
+                            config.clip_norm ? "" : " or --clip-norm 1",
+                            result.checkpoint_kept ? fmt::format("; the last good checkpoint {} is untouched", save)
+                                                   : ""));
+  }
+  if (result.status == RunStatus::Stopped) {
+    fmt::print("{} after step {} (epoch {}, batch {}); saved to {}\ncontinue with: mnist train --resume {}\n",
+               stop_signal() ? "interrupted" : "stopped", result.steps, result.position.epoch,
+               result.position.batch, save, save);
     return stop_signal() ? 128 + stop_signal() : 0;
   }
-  const EvalResult test = trainer.test_result();
-  fmt::print("test accuracy: {:.2f}% ({}/{}), loss: {:.4f}\n", 100 * test.accuracy(), test.correct, test.samples,
-             test.loss);
-  if (metrics) metrics->final(test, trainer.state().step, trainer.state().seconds);
-  save();
-  fmt::print("model saved to {}\n", args.save);
+  const EvalResult& test = *result.test;
+  fmt::print("test accuracy: {:.2f}% ({}/{}), loss: {:.4f}\nmodel saved to {}\n", 100 * test.accuracy(),
+             test.correct, test.samples, test.loss, save);
   return 0;
 }
 

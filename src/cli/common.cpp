@@ -6,6 +6,11 @@
 #include <csignal>
 #include <cstdlib>
 
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <functional>
+
 #include "nn/models.h"
 #include "util/error.h"
 
@@ -38,93 +43,146 @@ CLI::Option* add_threads_option(CLI::App* cmd, int& threads) {
       ->check(CLI::Range(0, 256));
 }
 
-DataSplits load_data_for(const std::string& path, const InputScaling& model_scaling, Splits which) {
-  DataSplits data = load_data(path, which);
-  if (!data.test.values.empty() && !(data.scaling == model_scaling)) {
-    // Back to the pixel in the data's scaling, then into the model's.
-    for (ImageSet* set : {&data.train, &data.valid, &data.test}) {
-      for (float& v : set->values) v = model_scaling.apply(data.scaling.pixel_of(v));
+namespace {
+
+// "(sgd 0.01; adadelta 1; adam, adamw 0.001)": each row's default of a
+// value, rows with the same default together, the most common one last as
+// "others" when there are more than three rows.
+template <class Row>
+std::string defaults_text(const std::vector<const Row*>& rows, const std::function<std::string(const Row&)>& value) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups;  // value, rows
+  for (const Row* row : rows) {
+    const std::string v = value(*row);
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == v; });
+    if (it == groups.end()) {
+      groups.push_back({v, {row->name}});
+    } else {
+      it->second.push_back(row->name);
     }
   }
-  data.scaling = model_scaling;
-  return data;
+  if (groups.size() == 1 && (groups[0].first.empty() || rows.size() > 2)) {
+    return groups[0].first.empty() ? "" : "(" + groups[0].first + ")";
+  }
+  const auto most = std::max_element(groups.begin(), groups.end(),
+                                     [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
+  std::string out;
+  for (auto it = groups.begin(); it != groups.end(); ++it) {
+    if (it == most && most->second.size() > 2) continue;
+    out += fmt::format("{}{} {}", out.empty() ? "" : "; ", fmt::join(it->second, ", "), it->first);
+  }
+  if (most->second.size() > 2) out += fmt::format("; others {}", most->first);
+  return "(" + out + ")";
 }
 
-void require_input_shape(const Network<float>& network, const ImageSet& images, const std::string& model,
-                         const std::string& data) {
-  const Shape got = network.input_shape(), want{1, images.rows, images.cols};
-  if (!(got == want)) {
-    throw Error(fmt::format("{}: the model takes {}x{} images, {} has {}x{}", model, got.height, got.width, data,
-                            want.height, want.width));
+std::string value_text(const Hyper& h) {
+  if (h.shown_default != nullptr) return h.shown_default;
+  if (h.kind == Hyper::Kind::Switch) return "off";
+  if (h.fallback.empty()) return "none";
+  return fmt::format("{:g}", fmt::join(h.fallback, " "));
+}
+
+// One flag for a key that rows share, writing into values.
+CLI::Option* add_hyper_flag(CLI::App* cmd, const Hyper& h, HyperValues& values, const std::string& help) {
+  const std::string key = h.key, flag = flag_of(key);
+  switch (h.kind) {
+    case Hyper::Kind::Switch:
+      return cmd->add_flag_callback(flag, [&values, key] { values.set(key, 1.0); }, help);
+    case Hyper::Kind::Pair:
+      return cmd
+          ->add_option_function<std::vector<double>>(
+              flag, [&values, key](const std::vector<double>& v) { values.set(key, v); }, help)
+          ->expected(2)
+          ->type_name("X Y");
+    case Hyper::Kind::List:
+      return cmd
+          ->add_option_function<std::vector<double>>(
+              flag, [&values, key](const std::vector<double>& v) { values.set(key, v); }, help)
+          ->delimiter(',')
+          ->type_name("LIST");
+    case Hyper::Kind::Integer:
+      return cmd->add_option_function<double>(flag, [&values, key](double v) { values.set(key, v); }, help)
+          ->type_name("INT");
+    case Hyper::Kind::Real:
+      break;
   }
+  return cmd->add_option_function<double>(flag, [&values, key](double v) { values.set(key, v); }, help)
+      ->type_name("X");
+}
+
+// The flags of every key in the rows, in the order they first appear.
+template <class Row>
+std::vector<CLI::Option*> add_hyper_flags(CLI::App* cmd, const std::vector<Row>& registry, HyperValues& values) {
+  std::vector<std::string> keys;
+  for (const Row& row : registry) {
+    for (const Hyper& h : row.hypers) {
+      if (std::find(keys.begin(), keys.end(), h.key) == keys.end()) keys.emplace_back(h.key);
+    }
+  }
+  std::vector<CLI::Option*> options;
+  for (const std::string& key : keys) {
+    std::vector<const Row*> rows;
+    const Hyper* first = nullptr;
+    for (const Row& row : registry) {
+      for (const Hyper& h : row.hypers) {
+        if (key != h.key) continue;
+        rows.push_back(&row);
+        if (first == nullptr) first = &h;
+      }
+    }
+    const std::string defaults = defaults_text<Row>(rows, [&](const Row& row) {
+      for (const Hyper& h : row.hypers) {
+        if (key == h.key) return value_text(h);
+      }
+      return std::string();
+    });
+    const std::string help = defaults.empty() ? first->help : fmt::format("{} {}", first->help, defaults);
+    options.push_back(add_hyper_flag(cmd, *first, values, help));
+  }
+  return options;
+}
+
+template <class Row>
+std::vector<const Row*> all_rows(const std::vector<Row>& registry) {
+  std::vector<const Row*> rows;
+  for (const Row& row : registry) rows.push_back(&row);
+  return rows;
+}
+
+}  // namespace
+
+CLI::Option* add_optimizer_name_option(CLI::App* cmd, std::string& name) {
+  return cmd->add_option("--optimizer", name, fmt::format("One of {}", fmt::join(optimizer_names(), ", ")))
+      ->capture_default_str();
 }
 
 std::vector<CLI::Option*> add_optimizer_options(CLI::App* cmd, OptimizerConfig& o, const std::string& group,
                                                 bool with_name_and_lr) {
   std::vector<CLI::Option*> options;
-  auto add = [&](CLI::Option* opt) { options.push_back(opt->group(group)); };
   if (with_name_and_lr) {
-    add(cmd->add_option("--optimizer", o.name, "sgd, momentum, adagrad, rmsprop, adadelta, adam or adamw")
-            ->capture_default_str());
-    add(add_optional(cmd, "--lr", o.lr,
-                     "Learning rate (default 0.01 for sgd, momentum, adagrad, "
-                     "rmsprop; 1.0 adadelta; 0.001 adam, adamw)"));
+    options.push_back(add_optimizer_name_option(cmd, o.name));
+    const std::string lrs = defaults_text<OptimizerRow>(all_rows(optimizer_registry()), [](const OptimizerRow& r) {
+      return fmt::format("{:g}", r.lr);
+    });
+    options.push_back(add_optional(cmd, "--lr", o.lr, "Learning rate " + lrs));
   }
-  add(add_optional(cmd, "--momentum", o.momentum, "Momentum of sgd (0), momentum (0.9) and rmsprop (0)"));
-  add(add_optional(cmd, "--dampening", o.dampening, "SGD momentum dampening (0)"));
-  add(cmd->add_flag("--nesterov", o.nesterov, "Nesterov momentum (sgd, momentum)"));
-  add(add_optional(cmd, "--weight-decay", o.weight_decay,
-                   "Weight decay: L2 added to the gradient (0), decoupled for "
-                   "adamw (0.01)"));
-  add(cmd->add_flag_callback(
+  for (CLI::Option* opt : add_hyper_flags(cmd, optimizer_registry(), o.hypers)) options.push_back(opt);
+  options.push_back(cmd->add_flag_callback(
       "--no-decay-bias", [&o] { o.decay_biases = false; }, "Exempt biases from weight decay"));
-  add(add_optional(cmd, "--lr-decay", o.lr_decay, "AdaGrad learning-rate decay (0)"));
-  add(add_optional(cmd, "--initial-accumulator", o.initial_accumulator, "AdaGrad's starting sum (0)"));
-  add(add_optional(cmd, "--alpha", o.alpha, "RMSProp smoothing constant (0.99)"));
-  add(cmd->add_flag("--centered", o.centered, "Centered RMSProp"));
-  add(add_optional(cmd, "--rho", o.rho, "Adadelta smoothing constant (0.9)"));
-  add(add_optional(cmd, "--beta1", o.beta1, "Adam/AdamW first-moment decay (0.9)"));
-  add(add_optional(cmd, "--beta2", o.beta2, "Adam/AdamW second-moment decay (0.999)"));
-  add(cmd->add_flag("--amsgrad", o.amsgrad, "AMSGrad variant of adam/adamw"));
-  add(add_optional(cmd, "--eps", o.eps, "Denominator epsilon (adagrad 1e-10, adadelta 1e-6, others 1e-8)"));
+  for (CLI::Option* opt : options) opt->group(group);
   return options;
 }
 
 std::vector<CLI::Option*> add_schedule_options(CLI::App* cmd, ScheduleConfig& s, const std::string& group) {
   std::vector<CLI::Option*> options;
-  auto add = [&](CLI::Option* opt) { options.push_back(opt->group(group)); };
-  add(cmd->add_option("--schedule", s.name,
-                      "constant, step, multistep, exponential, cosine, poly, "
-                      "onecycle or plateau")
+  options.push_back(
+      cmd->add_option("--schedule", s.name, fmt::format("One of {}", fmt::join(schedule_names(), ", ")))
           ->capture_default_str());
-  add(add_optional(cmd, "--gamma", s.gamma,
-                   "Decay factor (step, multistep, plateau 0.1; exponential "
-                   "0.9 per epoch)"));
-  add(add_optional(cmd, "--step-size", s.step_size, "step: epochs between decays (1)"));
-  add(cmd->add_option("--milestones", s.milestones, "multistep: epochs at which to decay, e.g. 2,4")->delimiter(','));
-  add(add_optional(cmd, "--min-lr", s.min_lr, "cosine and plateau: lowest learning rate (0)"));
-  add(add_optional(cmd, "--end-lr", s.end_lr, "poly: final learning rate (lr/10, the course's 0.01 -> 0.001)"));
-  add(add_optional(cmd, "--power", s.power, "poly: exponent (1)"));
-  add(add_optional(cmd, "--pct-start", s.pct_start, "onecycle: share of the run spent rising (0.3)"));
-  add(add_optional(cmd, "--div-factor", s.div_factor, "onecycle: starting lr = lr / this (25)"));
-  add(add_optional(cmd, "--final-div-factor", s.final_div_factor, "onecycle: final lr = starting lr / this (1e4)"));
-  add(add_optional(cmd, "--patience", s.patience, "plateau: epochs without improvement before decaying (10)"));
-  add(add_optional(cmd, "--threshold", s.threshold, "plateau: relative improvement that counts (1e-4)"));
-  add(cmd->add_option("--warmup-steps", s.warmup_steps, "Linear warm-up over this many steps, with any schedule")
+  for (CLI::Option* opt : add_hyper_flags(cmd, schedule_registry(), s.hypers)) options.push_back(opt);
+  options.push_back(
+      cmd->add_option("--warmup-steps", s.warmup_steps, "Linear warm-up over this many steps, with any schedule")
           ->capture_default_str());
+  for (CLI::Option* opt : options) opt->group(group);
   return options;
-}
-
-Network<float> new_network(const std::string& model, uint64_t seed, const DataSplits& data,
-                           const std::string& data_path) {
-  try {
-    Network<float> network = make_network<float>(model, {1, data.train.rows, data.train.cols}, kNumClasses);
-    network.init(seed);
-    return network;
-  } catch (const Error& e) {
-    throw Error(fmt::format("{}: {}x{} images do not fit the {} model ({})", data_path, data.train.rows,
-                            data.train.cols, model, e.what()));
-  }
 }
 
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }

@@ -6,10 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "data/dataset.h"
-#include "nn/network.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
+#include "train/run.h"
 
 namespace mnist::cli {
 
@@ -37,15 +36,6 @@ CLI::Option* add_model_option(CLI::App* cmd, std::string& model);
 // Adds --threads (0 = all cores).
 CLI::Option* add_threads_option(CLI::App* cmd, int& threads);
 
-// Loads data and, for course-JSON floats, maps them onto the scaling the
-// model expects (a model trained on [0,1] inputs evaluated on [-1,1] data).
-DataSplits load_data_for(const std::string& path, const InputScaling& model_scaling, Splits which = Splits::All);
-
-// Error unless the model takes the data's images: "MODEL: the model takes
-// HxW images, DATA has hxw".
-void require_input_shape(const Network<float>& network, const ImageSet& images, const std::string& model,
-                         const std::string& data);
-
 // Adds a flag whose value is kept only when given (std::optional target).
 template <class T>
 CLI::Option* add_optional(CLI::App* cmd, const std::string& name, std::optional<T>& target, const std::string& help) {
@@ -53,17 +43,16 @@ CLI::Option* add_optional(CLI::App* cmd, const std::string& name, std::optional<
       name, [&target](const T& v) { target = v; }, help);
 }
 
-// The optimizer's hyperparameter flags (--momentum, --beta1, ...), with
-// --optimizer and --lr when with_name_and_lr; and the schedule's flags.
-// Each returns the options it added, placed in group.
+// The optimizer's flags, derived from the registry's rows: --optimizer and
+// --lr when with_name_and_lr, every hyperparameter of every row (each
+// flag once, its help listing each optimizer's default), --no-decay-bias.
+// The schedule's flags likewise. Each returns the options it added, placed
+// in group.
 std::vector<CLI::Option*> add_optimizer_options(CLI::App* cmd, OptimizerConfig& o, const std::string& group,
                                                 bool with_name_and_lr);
 std::vector<CLI::Option*> add_schedule_options(CLI::App* cmd, ScheduleConfig& s, const std::string& group);
-
-// New weights of the named model from seed, for the data's image size;
-// Error "DATA: HxW images do not fit the MODEL model (...)" if they cannot be.
-Network<float> new_network(const std::string& model, uint64_t seed, const DataSplits& data,
-                           const std::string& data_path);
+// --optimizer alone, listing the registry's names.
+CLI::Option* add_optimizer_name_option(CLI::App* cmd, std::string& name);
 
 bool stdout_is_terminal();
 

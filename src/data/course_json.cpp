@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "io/file.h"
+#include "io/gzip.h"
 #include "util/error.h"
 
 namespace mnist {
@@ -133,7 +134,6 @@ DataSplits parse_course_json(std::string_view json, size_t capacity, const std::
   // with pixel/127.5 - 1, [0, 1] data with pixel/255.
   const float lowest = *std::min_element(splits.train.values.begin(), splits.train.values.end());
   splits.scaling = lowest < 0 ? InputScaling{1.0f / 127.5f, -1.0f} : InputScaling{};
-  splits.source = what;
   return splits;
 }
 

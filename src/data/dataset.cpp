@@ -72,7 +72,6 @@ DataSplits load_data(const std::string& path, Splits which) {
   if (is_directory(path)) {
     DataSplits splits;
     splits.test = load_idx_pair(path, "t10k");
-    splits.source = path;
     if (which == Splits::TestOnly) return splits;
     splits.train = load_idx_pair(path, "train");
     if (splits.test.rows != splits.train.rows || splits.test.cols != splits.train.cols) {

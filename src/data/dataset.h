@@ -40,7 +40,6 @@ struct ImageSet {
 struct DataSplits {
   ImageSet train, valid, test;
   InputScaling scaling;  // what turns the source's pixels into network inputs
-  std::string source;    // the path it came from
 };
 
 constexpr int kNumClasses = 10;

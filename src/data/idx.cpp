@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "io/file.h"
+#include "io/gzip.h"
 #include "util/error.h"
 
 namespace mnist {

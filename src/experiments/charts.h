@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "experiments/compare.h"
+#include "experiments/summary.h"
 #include "experiments/lr_find.h"
 #include "plot/figure.h"
 

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "train/trainer.h"
+#include "train/run.h"
 #include "util/error.h"
 
 namespace mnist {
@@ -28,8 +28,10 @@ void LrFindConfig::check() const {
 }
 
 double lr_find_rate(const LrFindConfig& config, int i) {
-  const double t = static_cast<double>(i) / (config.steps - 1);
-  return config.start_lr * std::pow(config.end_lr / config.start_lr, t);
+  ScheduleConfig ramp;
+  ramp.name = "exp-range";
+  ramp.set("end_lr", config.end_lr);
+  return make_schedule(ramp, config.start_lr, 1, config.steps)->lr(i);
 }
 
 void suggest_lr(LrFindResult& result) {
@@ -100,44 +102,47 @@ void suggest_lr(LrFindResult& result) {
 }
 
 LrFindResult lr_find(const Network<float>& network, const OptimizerConfig& optimizer_config, const DataSplits& data,
-                     const LrFindConfig& config, ThreadPool& pool) {
+                     const LrFindConfig& config, int threads) {
   config.check();
-  Network<float> net = network;  // the caller's model is never trained
+  // A run of `steps` steps whose schedule is the exponential ramp, on a copy
+  // of the caller's model, logging every step.
   TrainConfig train;
-  train.model = net.model();
+  train.model = network.model();
   train.optimizer = optimizer_config;
   train.optimizer.lr = config.start_lr;
-  train.optimizer = train.optimizer.resolved();
+  train.schedule.name = "exp-range";
+  train.schedule.set("end_lr", config.end_lr);
+  train.steps = config.steps;
+  train.epochs = 1;
   train.batch_size = config.batch_size;
   train.seed = config.seed;
-  auto optimizer = make_optimizer(train.optimizer, net.tensors());
-  Trainer trainer(net, *optimizer, data, train, pool);
+  train.log_every = 1;
+  RunPlan plan = plan_new_run(train, /*save=*/"", threads);
+  plan.options.evaluate_epochs = false;     // only the training loss matters
+  plan.options.stop_on_divergence = false;  // the test watches the loss itself
+  TrainingRun run(std::move(plan), borrow(data), network);
 
   LrFindResult result;
   result.beta = config.beta;
   result.stop_reason = "end_lr reached";
-  const int batches = batches_per_epoch(data.train.count, config.batch_size);
-  std::vector<uint32_t> order;
   double average = 0, best = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < config.steps; ++i) {
-    const int epoch = i / batches, batch = i % batches;
-    if (batch == 0) order = epoch_order(data.train.count, config.seed, epoch, /*shuffle=*/true);
-    const auto [begin, end] = batch_range(data.train.count, config.batch_size, batch);
-    const double lr = lr_find_rate(config, i);
-    const double loss = trainer.step(std::span(order).subspan(begin, end - begin), lr);
-    if (!std::isfinite(loss)) {
+  RunEvents events;
+  events.on_batch = [&](const StepEvent& e) {
+    if (!std::isfinite(e.loss)) {
       result.stop_reason = "loss not finite";
-      break;
+      run.stop();
+      return;
     }
-    average = config.beta * average + (1 - config.beta) * loss;
-    const double smoothed = average / (1 - std::pow(config.beta, i + 1));
-    result.points.push_back({lr, loss, smoothed});
+    average = config.beta * average + (1 - config.beta) * e.loss;
+    const double smoothed = average / (1 - std::pow(config.beta, static_cast<double>(e.step + 1)));
+    result.points.push_back({e.lr, e.loss, smoothed});
     best = std::min(best, smoothed);
     if (smoothed > config.stop_factor * best) {
       result.stop_reason = fmt::format("loss exceeded {:g}x its minimum", config.stop_factor);
-      break;
+      run.stop();
     }
-  }
+  };
+  run.run(events);
   suggest_lr(result);
   return result;
 }

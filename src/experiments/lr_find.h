@@ -18,7 +18,6 @@
 #include "data/dataset.h"
 #include "nn/network.h"
 #include "optim/optimizer.h"
-#include "util/thread_pool.h"
 
 namespace mnist {
 
@@ -52,9 +51,11 @@ struct LrFindResult {
 double lr_find_rate(const LrFindConfig& config, int i);
 
 // Runs the test on a copy of network (which is not touched) with a fresh
-// optimizer of the given configuration (its lr is ignored).
+// optimizer of the given configuration (its lr is ignored): a run of the
+// run layer whose schedule is the exponential ramp ("exp-range"), logging
+// every step's loss. threads: 0 for every core.
 LrFindResult lr_find(const Network<float>& network, const OptimizerConfig& optimizer, const DataSplits& data,
-                     const LrFindConfig& config, ThreadPool& pool);
+                     const LrFindConfig& config, int threads = 0);
 
 // The suggestion rules, on points already recorded (fills the suggestion
 // fields of result). Throws Error when there are too few points to judge.

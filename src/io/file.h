@@ -14,27 +14,6 @@ std::string read_file_head(const std::string& path, size_t n);
 uint64_t file_size(const std::string& path);
 void read_file_range(const std::string& path, uint64_t offset, void* dst, size_t n);
 
-// Inflated text comes with at least this much spare capacity past its end.
-constexpr size_t kReadPadding = 64;
-
-// Whether bytes start with the gzip magic (1f 8b).
-inline bool is_gzip(std::string_view bytes) {
-  return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
-         static_cast<unsigned char>(bytes[1]) == 0x8b;
-}
-
-// If bytes start with the gzip magic, inflates them (all members);
-// otherwise returns them unchanged. what names the source in errors.
-// Output larger than max_bytes is refused rather than exhausting memory.
-std::string gunzip_if_compressed(std::string bytes, const std::string& what,
-                                 size_t max_bytes = size_t{4} << 30);
-
-// Reads a file, inflating it if it is gzip-compressed.
-std::string read_maybe_gzip(const std::string& path);
-
-// Deflates bytes into a gzip stream.
-std::string gzip_compress(std::string_view bytes, int level = 6);
-
 // Writes bytes to path atomically: a temporary file in the same folder,
 // flushed to disk, then renamed over path. On any failure the temporary file
 // is removed, path is untouched, and Error names path and the reason. A

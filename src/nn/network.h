@@ -10,6 +10,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/layers.h"
+#include "util/param_tensor.h"
 
 namespace mnist {
 
@@ -35,14 +36,6 @@ struct LayerSpec {
   static LayerSpec linear(std::string name, int out_features) {
     return {Kind::Linear, std::move(name), out_features, 0, 1, 0};
   }
-};
-
-// A named view into the parameter block.
-struct ParamTensor {
-  std::string name;            // "conv1.weight"
-  std::vector<int64_t> shape;  // PyTorch layout: OIHW for conv, (out, in) for linear
-  size_t offset = 0, size = 0;
-  bool is_bias = false;
 };
 
 // A layer with its shapes resolved and its parameters located.

@@ -12,92 +12,12 @@
 
 namespace mnist {
 
-const std::vector<std::string>& schedule_names() {
-  static const std::vector<std::string> names = {"constant", "step",  "multistep", "exponential",
-                                                 "cosine",   "poly",  "onecycle",  "plateau"};
-  return names;
-}
-
-ScheduleConfig ScheduleConfig::resolved(double base_lr) const {
-  ScheduleConfig c = *this;
-  const std::string& n = c.name;
-  const std::string subject = "--schedule " + n;
-  require(std::find(schedule_names().begin(), schedule_names().end(), n) != schedule_names().end(),
-          fmt::format("--schedule: unknown schedule '{}' (choose {})", n, fmt::join(schedule_names(), ", ")));
-  const bool decays = n == "step" || n == "multistep" || n == "exponential" || n == "plateau";
-  settle(c.gamma, decays, n == "exponential" ? 0.9 : 0.1, "--gamma", subject);
-  if (c.gamma) require(*c.gamma > 0 && *c.gamma <= 1, fmt::format("--gamma: must be in (0, 1], got {}", *c.gamma));
-  settle(c.step_size, n == "step", 1, "--step-size", subject);
-  if (c.step_size) require(*c.step_size >= 1, fmt::format("--step-size: must be at least 1 epoch, got {}", *c.step_size));
-  require(c.milestones.empty() || n == "multistep", fmt::format("--milestones: does not apply to {}", subject));
-  if (n == "multistep") {
-    require(!c.milestones.empty(), "--milestones: --schedule multistep needs epochs, e.g. --milestones 2,4");
-    for (size_t i = 0; i < c.milestones.size(); ++i) {
-      require(c.milestones[i] >= 1 && (i == 0 || c.milestones[i] > c.milestones[i - 1]),
-              fmt::format("--milestones: must be increasing epochs >= 1, got {}", fmt::join(c.milestones, ",")));
-    }
-  }
-  settle(c.min_lr, n == "cosine" || n == "plateau", 0.0, "--min-lr", subject);
-  if (c.min_lr) require(*c.min_lr >= 0, fmt::format("--min-lr: must be >= 0, got {}", *c.min_lr));
-  settle(c.end_lr, n == "poly", base_lr / 10, "--end-lr", subject);
-  if (c.end_lr) require(*c.end_lr >= 0, fmt::format("--end-lr: must be >= 0, got {}", *c.end_lr));
-  settle(c.power, n == "poly", 1.0, "--power", subject);
-  if (c.power) require(*c.power > 0, fmt::format("--power: must be > 0, got {}", *c.power));
-  settle(c.pct_start, n == "onecycle", 0.3, "--pct-start", subject);
-  if (c.pct_start) require(*c.pct_start > 0 && *c.pct_start < 1, fmt::format("--pct-start: must be in (0, 1), got {}", *c.pct_start));
-  settle(c.div_factor, n == "onecycle", 25.0, "--div-factor", subject);
-  settle(c.final_div_factor, n == "onecycle", 1e4, "--final-div-factor", subject);
-  if (n == "onecycle") {
-    require(*c.div_factor >= 1, fmt::format("--div-factor: must be >= 1, got {}", *c.div_factor));
-    require(*c.final_div_factor >= 1, fmt::format("--final-div-factor: must be >= 1, got {}", *c.final_div_factor));
-  }
-  settle(c.patience, n == "plateau", 10, "--patience", subject);
-  if (c.patience) require(*c.patience >= 0, fmt::format("--patience: must be >= 0, got {}", *c.patience));
-  settle(c.threshold, n == "plateau", 1e-4, "--threshold", subject);
-  if (c.threshold) require(*c.threshold >= 0, fmt::format("--threshold: must be >= 0, got {}", *c.threshold));
-  require(c.warmup_steps >= 0, fmt::format("--warmup-steps: must be >= 0, got {}", c.warmup_steps));
-  return c;
-}
-
 Schedule::Schedule(const ScheduleConfig& config, double base_lr, int64_t steps_per_epoch, int64_t total_steps)
-    : config_(config.resolved(base_lr)),
+    : config_(config),
       base_lr_(base_lr),
       steps_per_epoch_(std::max<int64_t>(1, steps_per_epoch)),
       total_steps_(std::max<int64_t>(1, total_steps)) {
   plateau_.lr = base_lr;
-  if (config_.name == "onecycle" && *config_.pct_start * static_cast<double>(total_steps_) - 1 <= 0) {
-    throw UsageError(fmt::format("--pct-start: {} of a {}-step run leaves the rise no steps; raise it or train longer",
-                                 *config_.pct_start, total_steps_));
-  }
-}
-
-double Schedule::base(int64_t t) const {
-  const std::string& n = config_.name;
-  const auto epoch = static_cast<double>(t / steps_per_epoch_);
-  const double T = static_cast<double>(total_steps_), s = static_cast<double>(std::min(t, total_steps_));
-  if (n == "step") return base_lr_ * std::pow(*config_.gamma, std::floor(epoch / *config_.step_size));
-  if (n == "multistep") {
-    const auto passed = std::count_if(config_.milestones.begin(), config_.milestones.end(),
-                                      [&](int m) { return m <= epoch; });
-    return base_lr_ * std::pow(*config_.gamma, static_cast<double>(passed));
-  }
-  if (n == "exponential") return base_lr_ * std::pow(*config_.gamma, epoch);
-  if (n == "cosine") {
-    return *config_.min_lr + (base_lr_ - *config_.min_lr) * (1 + std::cos(std::numbers::pi * s / T)) / 2;
-  }
-  if (n == "poly") return (base_lr_ - *config_.end_lr) * std::pow(1 - s / T, *config_.power) + *config_.end_lr;
-  if (n == "onecycle") {
-    const double initial = base_lr_ / *config_.div_factor, final = initial / *config_.final_div_factor;
-    const double peak = *config_.pct_start * T - 1;  // PyTorch's end of phase 1 (not rounded)
-    auto anneal = [](double from, double to, double pct) {
-      return to + (from - to) / 2.0 * (std::cos(std::numbers::pi * pct) + 1);
-    };
-    const auto step = static_cast<double>(t);
-    if (step <= peak) return anneal(initial, base_lr_, step / peak);
-    return anneal(base_lr_, final, (step - peak) / (T - 1 - peak));
-  }
-  if (n == "plateau") return plateau_.lr;
-  return base_lr_;
 }
 
 double Schedule::lr(int64_t t) const {
@@ -106,21 +26,198 @@ double Schedule::lr(int64_t t) const {
   return lr;
 }
 
-void Schedule::epoch_end(double loss) {
-  if (config_.name != "plateau") return;
+namespace {
+
+constexpr double kInf = 1e300;
+
+template <class T>
+std::unique_ptr<Schedule> make_as(const ScheduleConfig& c, double lr, int64_t per_epoch, int64_t total) {
+  return std::make_unique<T>(c, lr, per_epoch, total);
+}
+
+class Constant final : public Schedule {
+  using Schedule::Schedule;
+  double base(int64_t) const override { return base_lr_; }
+};
+
+class Step final : public Schedule {
+  using Schedule::Schedule;
+  double base(int64_t t) const override {
+    const auto epoch = static_cast<double>(epoch_of(t));
+    return base_lr_ * std::pow(config_.get("gamma"), std::floor(epoch / config_.get("step_size")));
+  }
+};
+
+class MultiStep final : public Schedule {
+  using Schedule::Schedule;
+  double base(int64_t t) const override {
+    const auto epoch = static_cast<double>(epoch_of(t));
+    const auto& milestones = config_.hypers.values("milestones");
+    const auto passed = std::count_if(milestones.begin(), milestones.end(), [&](double m) { return m <= epoch; });
+    return base_lr_ * std::pow(config_.get("gamma"), static_cast<double>(passed));
+  }
+};
+
+class Exponential final : public Schedule {
+  using Schedule::Schedule;
+  double base(int64_t t) const override {
+    return base_lr_ * std::pow(config_.get("gamma"), static_cast<double>(epoch_of(t)));
+  }
+};
+
+class Cosine final : public Schedule {
+  using Schedule::Schedule;
+  double base(int64_t t) const override {
+    const double T = static_cast<double>(total_steps_), s = static_cast<double>(std::min(t, total_steps_));
+    const double min_lr = config_.get("min_lr");
+    return min_lr + (base_lr_ - min_lr) * (1 + std::cos(std::numbers::pi * s / T)) / 2;
+  }
+};
+
+class Poly final : public Schedule {
+  using Schedule::Schedule;
+  double base(int64_t t) const override {
+    const double T = static_cast<double>(total_steps_), s = static_cast<double>(std::min(t, total_steps_));
+    const double end_lr = config_.get("end_lr");
+    return (base_lr_ - end_lr) * std::pow(1 - s / T, config_.get("power")) + end_lr;
+  }
+};
+
+class OneCycle final : public Schedule {
+ public:
+  OneCycle(const ScheduleConfig& c, double lr, int64_t per_epoch, int64_t total) : Schedule(c, lr, per_epoch, total) {
+    if (config_.get("pct_start") * static_cast<double>(total_steps_) - 1 <= 0) {
+      throw UsageError(fmt::format("--pct-start: {} of a {}-step run leaves the rise no steps; raise it or train longer",
+                                   config_.get("pct_start"), total_steps_));
+    }
+  }
+
+ private:
+  double base(int64_t t) const override {
+    const double T = static_cast<double>(total_steps_);
+    const double initial = base_lr_ / config_.get("div_factor"), final = initial / config_.get("final_div_factor");
+    const double peak = config_.get("pct_start") * T - 1;  // PyTorch's end of phase 1 (not rounded)
+    auto anneal = [](double from, double to, double pct) {
+      return to + (from - to) / 2.0 * (std::cos(std::numbers::pi * pct) + 1);
+    };
+    const auto step = static_cast<double>(t);
+    if (step <= peak) return anneal(initial, base_lr_, step / peak);
+    return anneal(base_lr_, final, (step - peak) / (T - 1 - peak));
+  }
+};
+
+class Plateau final : public Schedule {
+  using Schedule::Schedule;
+  double base(int64_t) const override { return plateau_.lr; }
   // PyTorch's ReduceLROnPlateau, mode 'min', threshold_mode 'rel', cooldown 0.
-  if (!plateau_.seen || loss < plateau_.best * (1 - *config_.threshold)) {
-    plateau_.best = loss;
-    plateau_.bad_epochs = 0;
-  } else {
-    ++plateau_.bad_epochs;
+  void epoch_end(double loss) override {
+    if (!plateau_.seen || loss < plateau_.best * (1 - config_.get("threshold"))) {
+      plateau_.best = loss;
+      plateau_.bad_epochs = 0;
+    } else {
+      ++plateau_.bad_epochs;
+    }
+    plateau_.seen = true;
+    if (plateau_.bad_epochs > config_.get("patience")) {
+      const double reduced = std::max(plateau_.lr * config_.get("gamma"), config_.get("min_lr"));
+      if (plateau_.lr - reduced > 1e-8) plateau_.lr = reduced;
+      plateau_.bad_epochs = 0;
+    }
   }
-  plateau_.seen = true;
-  if (plateau_.bad_epochs > *config_.patience) {
-    const double reduced = std::max(plateau_.lr * *config_.gamma, *config_.min_lr);
-    if (plateau_.lr - reduced > 1e-8) plateau_.lr = reduced;
-    plateau_.bad_epochs = 0;
+};
+
+class ExpRange final : public Schedule {
+  using Schedule::Schedule;
+  double base(int64_t t) const override {
+    const double x = total_steps_ > 1 ? static_cast<double>(t) / static_cast<double>(total_steps_ - 1) : 0.0;
+    return base_lr_ * std::pow(config_.get("end_lr") / base_lr_, x);
   }
+};
+
+Hyper gamma(double fallback, const char* help) { return real("gamma", fallback, 0, 1, help, /*lo_open=*/true); }
+
+Hyper poly_end_lr() {
+  Hyper h = real("end_lr", 0, 0, kInf, "Final learning rate");
+  h.shown_default = "lr/10";
+  return h;
+}
+
+void poly_defaults(ScheduleConfig& c, double base_lr) {
+  if (!c.hypers.has("end_lr")) c.set("end_lr", base_lr / 10);
+}
+void check_milestones(const ScheduleConfig& c) {
+  require(c.hypers.has("milestones") && !c.hypers.values("milestones").empty(),
+          "--milestones: --schedule multistep needs epochs, e.g. --milestones 2,4");
+}
+void check_onecycle(const ScheduleConfig& c) {
+  require(c.get("div_factor") >= 1, fmt::format("--div-factor: must be >= 1, got {}", c.get("div_factor")));
+  require(c.get("final_div_factor") >= 1,
+          fmt::format("--final-div-factor: must be >= 1, got {}", c.get("final_div_factor")));
+}
+
+}  // namespace
+
+const std::vector<ScheduleRow>& schedule_registry() {
+  static const std::vector<ScheduleRow> rows = {
+      {"constant", "the same rate throughout", {}, nullptr, nullptr, make_as<Constant>},
+      {"step", "times gamma every step_size epochs",
+       {gamma(0.1, "Decay factor"), integer("step_size", 1, 1, kInf, "Epochs between decays")}, nullptr,
+       nullptr, make_as<Step>},
+      {"multistep", "times gamma at each milestone epoch",
+       {gamma(0.1, "Decay factor"), list("milestones", 1, "Epochs at which to decay, e.g. 2,4")}, nullptr,
+       check_milestones, make_as<MultiStep>},
+      {"exponential", "times gamma every epoch", {gamma(0.9, "Decay factor per epoch")}, nullptr, nullptr,
+       make_as<Exponential>},
+      {"cosine", "half a cosine from lr down to min_lr",
+       {real("min_lr", 0, 0, kInf, "Lowest learning rate")}, nullptr, nullptr, make_as<Cosine>},
+      {"poly", "polynomial decay to end_lr (the course's PolynomialDecay)",
+       {poly_end_lr(), real("power", 1, 0, kInf, "Exponent of the polynomial", /*lo_open=*/true)},
+       poly_defaults, nullptr, make_as<Poly>},
+      {"onecycle", "PyTorch's OneCycleLR: up to lr, then far below it",
+       {real("pct_start", 0.3, 0, 1, "Share of the run spent rising", true, true),
+        real("div_factor", 25, -kInf, kInf, "Starting lr = lr / this"),
+        real("final_div_factor", 1e4, -kInf, kInf, "Final lr = starting lr / this")},
+       nullptr, check_onecycle, make_as<OneCycle>},
+      {"plateau", "PyTorch's ReduceLROnPlateau on the held-out loss",
+       {gamma(0.1, "Decay factor"), real("min_lr", 0, 0, kInf, "Lowest learning rate"),
+        integer("patience", 10, 0, kInf, "Epochs without improvement before decaying"),
+        real("threshold", 1e-4, 0, kInf, "Relative improvement that counts")},
+       nullptr, nullptr, make_as<Plateau>},
+      {"exp-range", "exponential ramp from lr to end_lr (the range test's)",
+       {real("end_lr", 10, 0, kInf, "Final learning rate", /*lo_open=*/true)},
+       nullptr, nullptr, make_as<ExpRange>},
+  };
+  return rows;
+}
+
+const ScheduleRow& schedule_row(const std::string& name) {
+  for (const ScheduleRow& row : schedule_registry()) {
+    if (name == row.name) return row;
+  }
+  throw UsageError(
+      fmt::format("--schedule: unknown schedule '{}' (choose {})", name, fmt::join(schedule_names(), ", ")));
+}
+
+std::vector<std::string> schedule_names() {
+  std::vector<std::string> names;
+  for (const ScheduleRow& row : schedule_registry()) names.emplace_back(row.name);
+  return names;
+}
+
+ScheduleConfig ScheduleConfig::resolved(double base_lr) const {
+  ScheduleConfig c = *this;
+  const ScheduleRow& row = schedule_row(c.name);
+  if (row.defaults != nullptr) row.defaults(c, base_lr);
+  resolve_hypers(c.hypers, row.hypers, "--schedule " + c.name);
+  require(c.warmup_steps >= 0, fmt::format("--warmup-steps: must be >= 0, got {}", c.warmup_steps));
+  if (row.check != nullptr) row.check(c);
+  return c;
+}
+
+std::unique_ptr<Schedule> make_schedule(const ScheduleConfig& config, double base_lr, int64_t steps_per_epoch,
+                                        int64_t total_steps) {
+  const ScheduleConfig c = config.resolved(base_lr);
+  return schedule_row(c.name).make(c, base_lr, steps_per_epoch, total_steps);
 }
 
 }  // namespace mnist

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -15,10 +17,10 @@ namespace mnist {
 
 using nlohmann::json;
 
-MetricsLog::MetricsLog(const std::string& path, const TrainState& resume_from) : path_(path) {
+MetricsLog::MetricsLog(const std::string& path, int resume_epoch, int64_t resume_step) : path_(path) {
   check_writable(path);
   std::string kept;
-  if (resume_from.step > 0 && file_exists(path)) {
+  if (resume_step > 0 && file_exists(path)) {
     std::istringstream lines(read_file(path));
     for (std::string line; std::getline(lines, line);) {
       const json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
@@ -28,7 +30,7 @@ MetricsLog::MetricsLog(const std::string& path, const TrainState& resume_from) :
       const char* key = step ? "step" : "epoch";
       if (!record.contains(key) || !record[key].is_number_integer()) continue;
       const int64_t at = record[key].get<int64_t>();
-      if (at < (step ? resume_from.step : resume_from.epoch)) kept += line + "\n";
+      if (at < (step ? resume_step : resume_epoch)) kept += line + "\n";
     }
   }
   write_file_atomic(path, kept);
@@ -92,6 +94,45 @@ void MetricsLog::diverged(int64_t steps, double loss, double seconds) {
   json record{{"event", "final"}, {"diverged", true}, {"steps", steps}, {"seconds", seconds}};
   record["loss"] = std::isfinite(loss) ? json(loss) : json(nullptr);
   write(record.dump());
+}
+
+RunRecord read_run(const std::string& path) {
+  RunRecord record;
+  std::istringstream lines(read_file(path));
+  int number = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++number;
+    if (line.empty()) continue;
+    const json r = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    auto bad = [&](const std::string& why) {
+      return Error(fmt::format("{}:{}: not a metrics record ({})", path, number, why));
+    };
+    if (!r.is_object() || !r.contains("event") || !r["event"].is_string()) throw bad("no \"event\"");
+    try {
+      const std::string event = r["event"];
+      if (event == "step") {
+        record.losses.push_back({r.at("step").get<int64_t>(), r.at("loss").get<double>()});
+      } else if (event == "epoch") {
+        record.epochs.push_back({r.at("epoch").get<int>(), r.at("train_loss").get<double>(),
+                                 r.at("accuracy").get<double>(), r.at("eval_loss").get<double>(),
+                                 r.at("seconds").get<double>()});
+      } else if (event == "final") {
+        record.finished = true;
+        record.diverged = r.value("diverged", false);
+        record.steps = r.at("steps").get<int64_t>();
+        record.seconds = r.at("seconds").get<double>();
+        if (!record.diverged) {
+          record.test_accuracy = r.at("accuracy").get<double>();
+          record.test_loss = r.at("eval_loss").get<double>();
+        }
+      } else {
+        throw bad("unknown event \"" + event + "\"");
+      }
+    } catch (const json::exception& e) {
+      throw bad(e.what());
+    }
+  }
+  return record;
 }
 
 }  // namespace mnist

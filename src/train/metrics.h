@@ -12,14 +12,38 @@
 // ends up as if the run had never stopped.
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "train/trainer.h"
 
 namespace mnist {
 
+// What a metrics file says (read back by compare and its summaries).
+struct RunRecord {
+  struct Point {
+    int64_t step;
+    double loss;
+  };
+  struct Epoch {
+    int epoch;
+    double train_loss, accuracy, eval_loss, seconds;
+  };
+  std::vector<Point> losses;  // the logged steps
+  std::vector<Epoch> epochs;
+  bool finished = false;  // has its "final" record
+  bool diverged = false;
+  double test_accuracy = 0, test_loss = 0, seconds = 0;
+  int64_t steps = 0;  // optimizer steps taken
+};
+
+// Parses a metrics file. Error naming the file and line for a line that is
+// not a metrics record.
+RunRecord read_run(const std::string& path);
+
 class MetricsLog {
  public:
-  MetricsLog(const std::string& path, const TrainState& resume_from);
+  // A resumed run (resume_step > 0) keeps the records before its position.
+  MetricsLog(const std::string& path, int resume_epoch, int64_t resume_step);
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;

@@ -16,13 +16,13 @@ std::string exact(double v) { return fmt::format("{:.17g}", v); }
 }  // namespace
 
 std::map<std::string, std::string> training_metadata(const TrainConfig& config, const TrainState& state,
-                                                     const Schedule& schedule) {
+                                                     int64_t step, const Schedule& schedule) {
   const auto& p = schedule.plateau();
   return {
       {"config", config.to_json()},
       {"train.epoch", std::to_string(state.epoch)},
       {"train.batch", std::to_string(state.batch)},
-      {"train.step", std::to_string(state.step)},
+      {"train.step", std::to_string(step)},
       {"train.epoch_loss_sum", exact(state.epoch_loss_sum)},
       {"train.seconds", exact(state.seconds)},
       {"schedule.lr", exact(p.lr)},
@@ -68,7 +68,7 @@ ResumePoint read_resume_point(const SavedModel& saved) {
   }
   r.state.epoch = static_cast<int>(count("train.epoch"));
   r.state.batch = static_cast<int>(count("train.batch"));
-  r.state.step = count("train.step");
+  r.step = count(meta.count("optim.steps") ? "optim.steps" : "train.step");
   r.state.epoch_loss_sum = number("train.epoch_loss_sum");
   r.state.seconds = number("train.seconds");
   r.plateau.lr = number("schedule.lr");

@@ -15,41 +15,18 @@
 #include "nn/network.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
+#include "train/config.h"
 #include "train/evaluate.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
 namespace mnist {
 
-// What determines the arithmetic of a run (saved in checkpoints, and fixed
-// when a run is resumed), and the run's logging and saving options.
-struct TrainConfig {
-  std::string model = "cnn";
-  OptimizerConfig optimizer;
-  ScheduleConfig schedule;
-  int epochs = 5;
-  int batch_size = 100;
-  uint64_t seed = 0;
-  bool shuffle = true;
-  std::optional<double> clip_norm;  // clip the gradient's global L2 norm
-  std::string data;                 // where the data came from
-  std::string init;                 // weights the run started from, if not random
-  // Not part of the arithmetic.
-  int log_every = 200;
-  int64_t checkpoint_every = 0;  // 0: only at the end
-  std::string metrics;           // JSONL file, if any
-
-  // Optimizer and schedule defaults filled in; UsageError naming the flag.
-  TrainConfig resolved() const;
-  std::string to_json() const;
-  static TrainConfig from_json(const std::string& json);  // Error if malformed
-};
-
-// Where a run is: the next batch to train is `batch` of `epoch`.
+// Where a run is: the next batch to train is `batch` of `epoch`. The steps
+// taken are the optimizer's own count (Optimizer::steps()).
 struct TrainState {
   int epoch = 0;
   int batch = 0;
-  int64_t step = 0;           // optimizer steps taken
   double epoch_loss_sum = 0;  // sum of this epoch's batch losses so far
   double seconds = 0;         // training time before this session
 };
@@ -87,18 +64,22 @@ struct Diverged : Error {
   double loss;
 };
 
-int resolve_threads(int requested);
+// What a run checks and evaluates beyond its arithmetic.
+struct TrainOptions {
+  bool evaluate_epochs = true;     // evaluate the held-out split at each epoch's end
+  bool stop_on_divergence = true;  // throw Diverged (else the caller watches the loss)
+};
 
 class Trainer {
  public:
   Trainer(Network<float>& network, Optimizer& optimizer, const DataSplits& data, const TrainConfig& config,
-          ThreadPool& pool);
+          ThreadPool& pool, TrainOptions options = {});
 
   // One optimizer step on the given training samples at learning rate lr;
   // returns their mean loss (measured before the update).
   double step(std::span<const uint32_t> indices, double lr);
-  // Trains from state() to the end of the last epoch, or until should_stop
-  // says so, taking each step's learning rate from schedule (and telling it
+  // Trains from state() to the end of the run (its last epoch, or its
+  // config.steps), or until should_stop says so, taking each step's learning rate from schedule (and telling it
   // each epoch's held-out loss). Returns true when every epoch is done.
   bool run(Schedule& schedule, const TrainCallbacks& callbacks);
 
@@ -108,7 +89,9 @@ class Trainer {
   EvalResult test_result();
 
   TrainState& state() { return state_; }
+  int64_t steps() const { return optimizer_.steps(); }
   int batches_per_epoch() const;
+  int64_t total_steps() const { return config_.total_steps(batches_per_epoch()); }
 
  private:
   Network<float>& network_;
@@ -116,7 +99,9 @@ class Trainer {
   const DataSplits& data_;
   TrainConfig config_;
   ThreadPool& pool_;
+  TrainOptions options_;
   TrainState state_;
+  int capacity_ = 0;  // the largest batch the buffers hold
   std::optional<EvalResult> test_result_;        // of the current weights, if known
   std::vector<Workspace<float>> workspaces_;     // one per worker
   std::vector<std::vector<float>> chunk_grads_;  // one per chunk
@@ -125,6 +110,10 @@ class Trainer {
   std::vector<float> inputs_;
   std::vector<uint8_t> labels_;
   std::vector<float> dlogits_;
+
+  // The batch's mean loss and its gradient in grad_ (clipped), at the
+  // current weights, for the n samples already gathered.
+  double gradient(int n);
 };
 
 }  // namespace mnist

@@ -17,4 +17,11 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A check of the program's own invariants (a buffer size, a batch that must
+// fit a workspace), kept in release builds: a wrong size would corrupt
+// memory, so it stops the program with the condition and the place instead.
+[[noreturn]] void assertion_failed(const char* condition, const char* file, int line);
+#define MNIST_ASSERT(condition) \
+  ((condition) ? static_cast<void>(0) : ::mnist::assertion_failed(#condition, __FILE__, __LINE__))
+
 }  // namespace mnist

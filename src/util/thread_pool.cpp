@@ -1,6 +1,13 @@
 #include "util/thread_pool.h"
 
+#include <algorithm>
+
 namespace mnist {
+
+int resolve_threads(int requested) {
+  if (requested > 0) return requested;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 ThreadPool::ThreadPool(int threads) {
   for (int w = 1; w < threads; ++w) workers_.emplace_back([this, w] { work(w); });

@@ -13,6 +13,9 @@
 
 namespace mnist {
 
+// Worker threads for a request: the number itself, or every core for 0.
+int resolve_threads(int requested);
+
 class ThreadPool {
  public:
   explicit ThreadPool(int threads);

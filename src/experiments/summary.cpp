@@ -1,0 +1,126 @@
+#include "experiments/summary.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace mnist {
+
+double smoothing_steps(int64_t total_steps) { return std::max(1.0, static_cast<double>(total_steps) / 30.0); }
+
+std::vector<double> smooth_losses(const std::vector<RunRecord::Point>& points, double tau) {
+  const double beta = 1.0 - 1.0 / std::max(1.0, tau);
+  std::vector<double> smoothed;
+  smoothed.reserve(points.size());
+  double avg = 0, norm = 0;
+  int64_t previous = -1;  // the step before the first
+  for (const auto& p : points) {
+    const double decay = std::pow(beta, static_cast<double>(std::max<int64_t>(1, p.step - previous)));
+    avg = decay * avg + (1 - decay) * p.loss;
+    norm = decay * norm + (1 - decay);
+    smoothed.push_back(norm > 0 ? avg / norm : p.loss);
+    previous = p.step;
+  }
+  return smoothed;
+}
+
+Stat stat_of(const std::vector<double>& values) {
+  Stat s;
+  s.n = static_cast<int>(values.size());
+  if (s.n == 0) return s;
+  for (double v : values) s.mean += v;
+  s.mean /= s.n;
+  if (s.n > 1) {
+    double squares = 0;
+    for (double v : values) squares += (v - s.mean) * (v - s.mean);
+    s.sd = std::sqrt(squares / (s.n - 1));
+  }
+  return s;
+}
+
+std::vector<SummaryRow> summarize(const std::vector<RunSpec>& runs, const std::vector<RunRecord>& records,
+                                  double loss_threshold) {
+  std::vector<SummaryRow> rows;
+  for (size_t i = 0; i < runs.size();) {
+    size_t end = i;
+    while (end < runs.size() && runs[end].optimizer == runs[i].optimizer && runs[end].lr == runs[i].lr) ++end;
+    SummaryRow row;
+    row.optimizer = runs[i].optimizer;
+    row.lr = runs[i].lr;
+    std::vector<double> losses, accuracies, seconds, steps;
+    for (size_t r = i; r < end; ++r) {
+      const RunRecord& rec = records[r];
+      ++row.runs;
+      seconds.push_back(rec.seconds);
+      if (rec.diverged) {
+        ++row.diverged;
+        continue;
+      }
+      if (!rec.epochs.empty()) losses.push_back(rec.epochs.back().train_loss);
+      accuracies.push_back(rec.test_accuracy);
+      const auto smoothed = smooth_losses(rec.losses, smoothing_steps(rec.steps));
+      for (size_t k = 0; k < smoothed.size(); ++k) {
+        if (smoothed[k] <= loss_threshold) {
+          steps.push_back(static_cast<double>(rec.losses[k].step + 1));
+          break;
+        }
+      }
+    }
+    row.final_loss = stat_of(losses);
+    row.accuracy = stat_of(accuracies);
+    row.seconds = stat_of(seconds);
+    row.steps_to_threshold = stat_of(steps);
+    row.reached = static_cast<int>(steps.size());
+    rows.push_back(row);
+    i = end;
+  }
+  return rows;
+}
+
+std::string summary_csv(const std::vector<SummaryRow>& rows) {
+  std::string out =
+      "optimizer,lr,runs,diverged,test_accuracy_percent_mean,"
+      "test_accuracy_percent_sd,final_train_loss_mean,"
+      "final_train_loss_sd,runs_reaching_loss,steps_to_loss_mean,"
+      "seconds_mean\n";
+  auto num = [](const Stat& s, double v, const char* f) { return s.n ? fmt::format(fmt::runtime(f), v) : ""; };
+  auto sd = [](const Stat& s, double v, const char* f) { return s.n > 1 ? fmt::format(fmt::runtime(f), v) : ""; };
+  for (const auto& r : rows) {
+    out += fmt::format("{},{:g},{},{},{},{},{},{},{},{},{:.2f}\n", r.optimizer, r.lr, r.runs, r.diverged,
+                       num(r.accuracy, 100 * r.accuracy.mean, "{:.4f}"), sd(r.accuracy, 100 * r.accuracy.sd, "{:.4f}"),
+                       num(r.final_loss, r.final_loss.mean, "{:.6f}"), sd(r.final_loss, r.final_loss.sd, "{:.6f}"),
+                       r.reached, num(r.steps_to_threshold, r.steps_to_threshold.mean, "{:.1f}"), r.seconds.mean);
+  }
+  return out;
+}
+
+std::string summary_markdown(const std::vector<SummaryRow>& rows, double loss_threshold) {
+  std::string out = fmt::format(
+      "| optimizer | lr | test accuracy (%) | final train loss | "
+      "steps to loss ≤ {:g} | seconds per run |\n"
+      "|---|---:|---:|---:|---:|---:|\n",
+      loss_threshold);
+  for (const auto& r : rows) {
+    std::string accuracy, loss, steps;
+    if (r.accuracy.n > 0) {
+      accuracy = r.accuracy.n > 1 ? fmt::format("{:.2f} ± {:.2f}", 100 * r.accuracy.mean, 100 * r.accuracy.sd)
+                                  : fmt::format("{:.2f}", 100 * r.accuracy.mean);
+      loss = r.final_loss.n > 1 ? fmt::format("{:.4f} ± {:.4f}", r.final_loss.mean, r.final_loss.sd)
+                                : fmt::format("{:.4f}", r.final_loss.mean);
+    }
+    if (r.diverged > 0) {
+      const std::string note = fmt::format("diverged in {} of {} runs", r.diverged, r.runs);
+      accuracy = accuracy.empty() ? note : accuracy + " (" + note + ")";
+      if (loss.empty()) loss = "–";
+    }
+    steps = r.reached == 0 ? "never" : fmt::format("{:.0f}", r.steps_to_threshold.mean);
+    if (r.reached > 0 && r.reached < r.runs) steps += fmt::format(" ({} of {} runs)", r.reached, r.runs);
+    out += fmt::format("| {} | {:g} | {} | {} | {} | {} |\n", r.optimizer, r.lr, accuracy, loss, steps,
+                       fmt::format(fmt::runtime(r.seconds.mean >= 1 ? "{:.1f}" : "{:.2f}"), r.seconds.mean));
+  }
+  return out;
+}
+
+}  // namespace mnist

@@ -1,0 +1,57 @@
+#pragma once
+#include <algorithm>
+#include <cmath>
+
+#include "optim/optimizer.h"
+
+namespace mnist {
+
+// Adam (torch.optim.Adam; Kingma & Ba 2015) and AdamW (torch.optim.AdamW;
+// Loshchilov & Hutter 2019), t = 1, 2, ..., after the shared weight-decay
+// pass (adam: g = grad + wd * p; adamw: p = p * (1 - lr * wd)):
+//   m = beta1 * m + (1 - beta1) * g
+//   v = beta2 * v + (1 - beta2) * g^2
+//   amsgrad: v_max = max(v_max, v), used for v below
+//   p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+// Momentum (m) and RMSProp's scaling (v) together. The bias corrections undo
+// the pull towards 0 of averages that start at 0. AdamW decays the weights
+// directly instead of through the gradient, so decay is not rescaled by v.
+class Adam final : public Optimizer {
+ public:
+  Adam(const OptimizerConfig& c, std::vector<ParamTensor> t) : Optimizer(c, std::move(t)) {
+    exp_avg_ = zeros();
+    exp_avg_sq_ = zeros();
+    if (config_.on("amsgrad")) max_exp_avg_sq_ = zeros();
+  }
+  std::vector<StateBuffer> state_buffers() override {
+    std::vector<StateBuffer> out = {{"exp_avg", &exp_avg_}, {"exp_avg_sq", &exp_avg_sq_}};
+    if (!max_exp_avg_sq_.empty()) out.push_back({"max_exp_avg_sq", &max_exp_avg_sq_});
+    return out;
+  }
+
+ protected:
+  void update(float* p, const float* grad, size_t begin, size_t end, double lr) override {
+    const double b1 = config_.get("beta1"), b2 = config_.get("beta2");
+    const auto t = static_cast<double>(steps_ + 1);
+    const auto step_size = static_cast<float>(lr / (1 - std::pow(b1, t)));
+    const auto bc2_sqrt = static_cast<float>(std::sqrt(1 - std::pow(b2, t)));
+    const auto beta1 = static_cast<float>(b1), beta2 = static_cast<float>(b2);
+    const auto rest1 = static_cast<float>(1 - b1), rest2 = static_cast<float>(1 - b2);
+    const auto eps = static_cast<float>(config_.get("eps"));
+    const bool amsgrad = config_.on("amsgrad");
+    for (size_t i = begin; i < end; ++i) {
+      const float g = grad[i];
+      exp_avg_[i] = exp_avg_[i] * beta1 + rest1 * g;
+      exp_avg_sq_[i] = exp_avg_sq_[i] * beta2 + rest2 * g * g;
+      float v = exp_avg_sq_[i];
+      if (amsgrad) v = max_exp_avg_sq_[i] = std::max(max_exp_avg_sq_[i], v);
+      const float denom = std::sqrt(v) / bc2_sqrt + eps;
+      p[i] = p[i] - step_size * (exp_avg_[i] / denom);
+    }
+  }
+
+ private:
+  std::vector<float> exp_avg_, exp_avg_sq_, max_exp_avg_sq_;
+};
+
+}  // namespace mnist

@@ -1,0 +1,76 @@
+#pragma once
+// Hyperparameters described by data. Each optimizer and each schedule has a
+// registry row that lists its hyperparameters; everything a user sees of
+// them (the command-line flags, their help, their validation, the JSON kept
+// in checkpoints) is derived from those lists, so a hyperparameter is named
+// once.
+//
+// A value is a list of numbers: one for a real, an integer or a switch (1 or
+// 0), two for a pair, any number for a list (increasing integers, e.g. the
+// milestones of a schedule).
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace mnist {
+
+struct Hyper {
+  enum class Kind { Real, Integer, Switch, Pair, List };
+  const char* key;  // "initial_accumulator": the JSON key; the flag is --initial-accumulator
+  Kind kind = Kind::Real;
+  std::vector<double> fallback;  // the default; empty: none (must be given, or omitted for a list)
+  double lo = -1e300, hi = 1e300;
+  bool lo_open = false, hi_open = false;  // whether lo or hi itself is refused
+  const char* help = "";
+  const char* shown_default = nullptr;  // the default as help shows it, when it is not a constant ("lr/10")
+};
+
+// Shorthands for registry rows.
+Hyper real(const char* key, double fallback, double lo, double hi, const char* help, bool lo_open = false,
+           bool hi_open = false);
+Hyper integer(const char* key, double fallback, double lo, double hi, const char* help);
+Hyper toggle(const char* key, const char* help);  // a switch, off unless given
+Hyper pair(const char* key, double first, double second, double lo, double hi, const char* help,
+           bool lo_open = false);
+Hyper list(const char* key, double lo, const char* help);  // increasing integers >= lo
+
+// "--initial-accumulator" for "initial_accumulator".
+std::string flag_of(const std::string& key);
+
+// Values by key. Unset keys take their row's default when resolved.
+class HyperValues {
+ public:
+  void set(const std::string& key, std::vector<double> v) { values_[key] = std::move(v); }
+  void set(const std::string& key, double v) { values_[key] = {v}; }
+  void erase(const std::string& key) { values_.erase(key); }
+  bool has(const std::string& key) const { return values_.count(key) > 0; }
+  // The value of a key that is set (std::logic_error otherwise: a row that
+  // reads a key it does not list is a programming error).
+  double number(const std::string& key) const;
+  bool on(const std::string& key) const { return has(key) && number(key) != 0; }
+  const std::vector<double>& values(const std::string& key) const;
+  const std::map<std::string, std::vector<double>>& all() const { return values_; }
+  bool operator==(const HyperValues&) const = default;
+
+ private:
+  std::map<std::string, std::vector<double>> values_;
+};
+
+// Fills the defaults of `hypers` into values and checks every value: a key
+// that `hypers` does not list is refused ("--momentum: does not apply to
+// --optimizer adam", with subject "--optimizer adam"), as is a value out of
+// range. UsageError naming the flag.
+void resolve_hypers(HyperValues& values, const std::vector<Hyper>& hypers, const std::string& subject);
+
+// JSON: {"key": value, ...}: switches as booleans, pairs and lists as arrays.
+void hypers_to_json(const HyperValues& values, const std::vector<Hyper>& hypers, nlohmann::json& out);
+// Reads the keys that `hypers` lists from j. Keys it does not list are
+// refused, except false switches that older checkpoints wrote for every
+// optimizer; `ignore` names keys that belong to the caller. Error if malformed.
+HyperValues hypers_from_json(const nlohmann::json& j, const std::vector<Hyper>& hypers,
+                             const std::vector<std::string>& ignore);
+
+}  // namespace mnist

@@ -1,0 +1,165 @@
+#include "train/config.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+
+namespace mnist {
+
+using nlohmann::json;
+
+TrainConfig TrainConfig::resolved() const {
+  TrainConfig c = *this;
+  c.optimizer = optimizer.resolved();
+  c.schedule = schedule.resolved(*c.optimizer.lr);
+  if (epochs < 1) throw UsageError(fmt::format("--epochs: must be at least 1, got {}", epochs));
+  if (steps < 0) throw UsageError(fmt::format("--steps: must be >= 0, got {}", steps));
+  if (batch_size < 1 || batch_size > (1 << 20)) {
+    throw UsageError(fmt::format("--batch-size: must be between 1 and 1048576, got {}", batch_size));
+  }
+  if (log_every < 1) throw UsageError(fmt::format("--log-every: must be at least 1, got {}", log_every));
+  if (checkpoint_every < 0) {
+    throw UsageError(fmt::format("--checkpoint-every: must be >= 0, got {}", checkpoint_every));
+  }
+  if (clip_norm && !(std::isfinite(*clip_norm) && *clip_norm > 0)) {
+    throw UsageError(fmt::format("--clip-norm: must be a finite number > 0, got {}", *clip_norm));
+  }
+  return c;
+}
+
+int64_t TrainConfig::total_steps(int batches_per_epoch) const {
+  return steps > 0 ? steps : static_cast<int64_t>(epochs) * batches_per_epoch;
+}
+
+int TrainConfig::epochs_touched(int batches_per_epoch) const {
+  if (steps <= 0) return epochs;
+  return static_cast<int>((steps + batches_per_epoch - 1) / std::max(1, batches_per_epoch));
+}
+
+namespace {
+
+// The optimizer and the schedule: their names, then the hyperparameters
+// their registry rows list.
+json optimizer_json(const OptimizerConfig& o) {
+  json j = {{"name", o.name}, {"decay_biases", o.decay_biases}};
+  if (o.lr) j["lr"] = *o.lr;
+  const OptimizerRow* row = nullptr;
+  for (const OptimizerRow& r : optimizer_registry()) {
+    if (o.name == r.name) row = &r;
+  }
+  if (row != nullptr) {
+    hypers_to_json(o.hypers, row->hypers, j);
+  } else {  // a comparison's shared settings have no name
+    for (const auto& [key, v] : o.hypers.all()) j[key] = v.size() == 1 ? json(v[0]) : json(v);
+  }
+  return j;
+}
+
+OptimizerConfig optimizer_from(const json& j) {
+  OptimizerConfig o;
+  o.name = j.at("name").get<std::string>();
+  o.decay_biases = j.at("decay_biases").get<bool>();
+  if (j.contains("lr")) o.lr = j.at("lr").get<double>();
+  const OptimizerRow* row = nullptr;
+  for (const OptimizerRow& r : optimizer_registry()) {
+    if (o.name == r.name) row = &r;
+  }
+  if (row == nullptr) throw Error(fmt::format("unknown optimizer '{}'", o.name));
+  o.hypers = hypers_from_json(j, row->hypers, {"name", "decay_biases", "lr"});
+  return o;
+}
+
+json schedule_json(const ScheduleConfig& s) {
+  json j = {{"name", s.name}, {"warmup_steps", s.warmup_steps}};
+  for (const ScheduleRow& row : schedule_registry()) {
+    if (s.name == row.name) hypers_to_json(s.hypers, row.hypers, j);
+  }
+  return j;
+}
+
+ScheduleConfig schedule_from(const json& j) {
+  ScheduleConfig s;
+  s.name = j.at("name").get<std::string>();
+  s.warmup_steps = j.at("warmup_steps").get<int>();
+  const ScheduleRow* row = nullptr;
+  for (const ScheduleRow& r : schedule_registry()) {
+    if (s.name == r.name) row = &r;
+  }
+  if (row == nullptr) throw Error(fmt::format("unknown schedule '{}'", s.name));
+  s.hypers = hypers_from_json(j, row->hypers, {"name", "warmup_steps"});
+  return s;
+}
+
+// One row per field: its key, how to write it and how to read it. A field
+// with a fallback may be absent from older files.
+struct Field {
+  const char* key;
+  std::function<json(const TrainConfig&)> put;
+  std::function<void(TrainConfig&, const json&)> get;
+  bool optional = false;  // absent when unset, and may be absent when read
+};
+
+template <class T>
+Field plain(const char* key, T TrainConfig::*member, bool optional = false) {
+  return {key, [member](const TrainConfig& c) { return json(c.*member); },
+          [member](TrainConfig& c, const json& j) { c.*member = j.get<T>(); }, optional};
+}
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> table = {
+      plain("model", &TrainConfig::model),
+      {"optimizer", [](const TrainConfig& c) { return optimizer_json(c.optimizer); },
+       [](TrainConfig& c, const json& j) { c.optimizer = optimizer_from(j); }},
+      {"schedule", [](const TrainConfig& c) { return schedule_json(c.schedule); },
+       [](TrainConfig& c, const json& j) { c.schedule = schedule_from(j); }},
+      plain("epochs", &TrainConfig::epochs),
+      plain("steps", &TrainConfig::steps, /*optional=*/true),
+      plain("batch_size", &TrainConfig::batch_size),
+      plain("seed", &TrainConfig::seed),
+      plain("shuffle", &TrainConfig::shuffle),
+      {"clip_norm", [](const TrainConfig& c) { return c.clip_norm ? json(*c.clip_norm) : json(); },
+       [](TrainConfig& c, const json& j) { c.clip_norm = j.get<double>(); }, true},
+      plain("data", &TrainConfig::data),
+      plain("init", &TrainConfig::init),
+      plain("log_every", &TrainConfig::log_every),
+      plain("checkpoint_every", &TrainConfig::checkpoint_every),
+      plain("metrics", &TrainConfig::metrics),
+  };
+  return table;
+}
+
+}  // namespace
+
+std::string TrainConfig::to_json() const {
+  json j = json::object();
+  for (const Field& f : fields()) {
+    json v = f.put(*this);
+    // Optional fields are left out when unset (steps when 0), so files
+    // written before they existed compare equal.
+    if (f.optional && (v.is_null() || (v.is_number_integer() && v.get<int64_t>() == 0))) continue;
+    j[f.key] = std::move(v);
+  }
+  return j.dump();
+}
+
+TrainConfig TrainConfig::from_json(const std::string& text) {
+  try {
+    const json j = json::parse(text);
+    TrainConfig c;
+    for (const Field& f : fields()) {
+      if (f.optional && !j.contains(f.key)) continue;
+      f.get(c, j.at(f.key));
+    }
+    return c;
+  } catch (const json::exception& e) {
+    throw Error(std::string("the training configuration is malformed (") + e.what() + ")");
+  } catch (const Error& e) {
+    throw Error(std::string("the training configuration is malformed (") + e.what() + ")");
+  }
+}
+
+}  // namespace mnist

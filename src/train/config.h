@@ -1,0 +1,43 @@
+#pragma once
+// What determines the arithmetic of a training run (saved in checkpoints,
+// and fixed when a run is resumed), and the run's logging and saving
+// options. Its JSON form is table-driven (config.cpp): each field is named
+// once.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
+
+namespace mnist {
+
+struct TrainConfig {
+  std::string model = "cnn";
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  int epochs = 5;
+  int64_t steps = 0;  // when > 0, the run is this many steps long instead of whole epochs
+  int batch_size = 100;
+  uint64_t seed = 0;
+  bool shuffle = true;
+  std::optional<double> clip_norm;  // clip the gradient's global L2 norm
+  std::string data;                 // where the data came from
+  std::string init;                 // weights the run started from, if not random
+  // Not part of the arithmetic.
+  int log_every = 200;
+  int64_t checkpoint_every = 0;  // 0: only at the end
+  std::string metrics;           // JSONL file, if any
+
+  // Optimizer and schedule defaults filled in; UsageError naming the flag.
+  TrainConfig resolved() const;
+  std::string to_json() const;
+  static TrainConfig from_json(const std::string& json);  // Error if malformed
+
+  // Optimizer steps in the whole run, for this many batches an epoch.
+  int64_t total_steps(int batches_per_epoch) const;
+  // Epochs the run touches (the last one partial for a run of steps).
+  int epochs_touched(int batches_per_epoch) const;
+};
+
+}  // namespace mnist

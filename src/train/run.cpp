@@ -1,0 +1,235 @@
+#include "train/run.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "io/file.h"
+#include "nn/models.h"
+#include "train/resume.h"
+#include "util/error.h"
+
+namespace mnist {
+
+RunPlan plan_new_run(const TrainConfig& config, const std::string& save, int threads, int64_t stop_at) {
+  RunPlan plan;
+  plan.config = config.resolved();
+  plan.save = save;
+  plan.threads = threads;
+  plan.stop_at = stop_at;
+  if (!save.empty()) check_writable(save);
+  if (stop_at < 0) throw UsageError(fmt::format("--steps: must be >= 0, got {}", stop_at));
+  if (threads < 0) throw UsageError(fmt::format("--threads: must be >= 0, got {}", threads));
+  return plan;
+}
+
+RunPlan plan_resume(const std::string& checkpoint, const ResumeChanges& changes) {
+  RunPlan plan;
+  auto saved = std::make_shared<SavedModel>(load_model(checkpoint));
+  ResumePoint point = read_resume_point(*saved);
+  TrainConfig& config = point.config;
+  if (changes.data) config.data = *changes.data;
+  if (changes.log_every) config.log_every = *changes.log_every;
+  if (changes.checkpoint_every) config.checkpoint_every = *changes.checkpoint_every;
+  if (changes.metrics) config.metrics = *changes.metrics;
+  plan = plan_new_run(config, changes.save.value_or(checkpoint), changes.threads, changes.stop_at);
+  plan.position = point.state;
+  plan.position_step = point.step;
+  plan.plateau = point.plateau;
+  plan.resumed_from = checkpoint;
+  plan.checkpoint = std::move(saved);
+  return plan;
+}
+
+std::shared_ptr<const DataSplits> borrow(const DataSplits& data) {
+  return std::shared_ptr<const DataSplits>(std::shared_ptr<const DataSplits>(), &data);
+}
+
+DataSplits load_data_for(const std::string& path, const InputScaling& model_scaling, Splits which) {
+  DataSplits data = load_data(path, which);
+  if (!data.test.values.empty() && !(data.scaling == model_scaling)) {
+    // Back to the pixel in the data's scaling, then into the model's.
+    for (ImageSet* set : {&data.train, &data.valid, &data.test}) {
+      for (float& v : set->values) v = model_scaling.apply(data.scaling.pixel_of(v));
+    }
+  }
+  data.scaling = model_scaling;
+  return data;
+}
+
+void require_input_shape(const Network<float>& network, const ImageSet& images, const std::string& model,
+                         const std::string& data) {
+  const Shape got = network.input_shape(), want{1, images.rows, images.cols};
+  if (!(got == want)) {
+    throw Error(fmt::format("{}: the model takes {}x{} images, {} has {}x{}", model, got.height, got.width, data,
+                            want.height, want.width));
+  }
+}
+
+Network<float> new_network(const std::string& model, uint64_t seed, const DataSplits& data,
+                           const std::string& data_path) {
+  try {
+    Network<float> network = make_network<float>(model, {1, data.train.rows, data.train.cols}, kNumClasses);
+    network.init(seed);
+    return network;
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}x{} images do not fit the {} model ({})", data_path, data.train.rows,
+                            data.train.cols, model, e.what()));
+  }
+}
+
+namespace {
+
+// The weights a run starts from, and the data fed to them.
+struct Start {
+  std::shared_ptr<const DataSplits> data;
+  Network<float> network;
+};
+
+std::shared_ptr<const DataSplits> data_for(const RunPlan& plan, std::shared_ptr<const DataSplits> given,
+                                           const InputScaling* scaling) {
+  if (given) return given;
+  DataSplits data = scaling ? load_data_for(plan.config.data, *scaling) : load_data(plan.config.data);
+  if (plan.train_samples > 0) {
+    if (plan.train_samples > data.train.count) {
+      throw UsageError(fmt::format("--train-samples: the data has {} training samples, asked for {}",
+                                   data.train.count, plan.train_samples));
+    }
+    data.train = data.train.head(plan.train_samples);
+  }
+  return std::make_shared<const DataSplits>(std::move(data));
+}
+
+Start starting_point(const RunPlan& plan, std::shared_ptr<const DataSplits> given,
+                     std::optional<Network<float>> weights) {
+  const TrainConfig& config = plan.config;
+  if (plan.checkpoint) {
+    auto data = data_for(plan, std::move(given), &plan.checkpoint->scaling);
+    require_input_shape(plan.checkpoint->network, data->train, plan.resumed_from, config.data);
+    return {std::move(data), plan.checkpoint->network};
+  }
+  if (weights) {
+    auto data = data_for(plan, std::move(given), nullptr);
+    require_input_shape(*weights, data->train, config.model, config.data);
+    return {std::move(data), std::move(*weights)};
+  }
+  if (!config.init.empty()) {
+    SavedModel init = load_model(config.init);
+    if (init.network.model() != config.model) {
+      throw Error(
+          fmt::format("{}: holds a {} model, but --model is {}", config.init, init.network.model(), config.model));
+    }
+    auto data = data_for(plan, std::move(given), &init.scaling);
+    require_input_shape(init.network, data->train, config.init, config.data);
+    return {std::move(data), std::move(init.network)};
+  }
+  auto data = data_for(plan, std::move(given), nullptr);
+  Network<float> network = new_network(config.model, config.seed, *data, config.data);
+  return {std::move(data), std::move(network)};
+}
+
+}  // namespace
+
+TrainingRun::TrainingRun(RunPlan plan, std::shared_ptr<const DataSplits> data, std::optional<Network<float>> weights)
+    : plan_(std::move(plan)) {
+  const TrainConfig& config = plan_.config;
+  Start start = starting_point(plan_, std::move(data), std::move(weights));
+  data_ = std::move(start.data);
+  network_ = std::make_unique<Network<float>>(std::move(start.network));
+  optimizer_ = make_optimizer(config.optimizer, network_->tensors());
+  if (plan_.checkpoint) restore_optimizer(*plan_.checkpoint, *optimizer_);
+  const int batches = batches_per_epoch(data_->train.count, config.batch_size);
+  const int64_t total = config.total_steps(batches);
+  const TrainState& at = plan_.position;
+  if (plan_.checkpoint && (at.epoch > config.epochs_touched(batches) || at.batch > batches ||
+                           plan_.position_step > total || optimizer_->steps() != plan_.position_step)) {
+    throw Error(fmt::format(
+        "{}: the saved position (epoch {}, batch {}, step {}) does not fit the run ({} epochs of {} batches)",
+        plan_.resumed_from, at.epoch, at.batch, plan_.position_step, config.epochs, batches));
+  }
+  // A stop point at or before the current step would still train one step.
+  if (plan_.stop_at > 0 && plan_.stop_at <= optimizer_->steps()) {
+    throw UsageError(
+        fmt::format("--steps: the run is already at step {}; give a later stop point", optimizer_->steps()));
+  }
+  schedule_ = make_schedule(config.schedule, *config.optimizer.lr, batches, total);
+  if (plan_.checkpoint) schedule_->set_plateau(plan_.plateau);
+  pool_ = std::make_unique<ThreadPool>(resolve_threads(plan_.threads));
+  trainer_ = std::make_unique<Trainer>(*network_, *optimizer_, *data_, config, *pool_, plan_.options);
+  trainer_->state() = at;
+  if (!config.metrics.empty()) metrics_ = std::make_unique<MetricsLog>(config.metrics, at.epoch, optimizer_->steps());
+}
+
+TrainingRun::~TrainingRun() = default;
+
+void TrainingRun::save(const std::string& path) {
+  for (float v : network_->params()) {
+    if (!std::isfinite(v)) {
+      throw Diverged(fmt::format("training diverged by step {}: the weights are not finite", steps()), steps(), NAN);
+    }
+  }
+  save_checkpoint(path, *network_, data_->scaling, training_metadata(plan_.config, trainer_->state(), steps(), *schedule_),
+                  optimizer_.get());
+}
+
+RunResult TrainingRun::run(const RunEvents& events) {
+  const TrainConfig& config = plan_.config;
+  auto checkpoint = [&] {
+    if (plan_.save.empty()) return;
+    save(plan_.save);
+    if (events.on_checkpoint) events.on_checkpoint(plan_.save);
+  };
+  TrainCallbacks callbacks;
+  callbacks.on_step = [&](const StepEvent& e) {
+    if (events.on_step) events.on_step(e);
+    if (metrics_) metrics_->step(e);
+  };
+  callbacks.on_batch = [&](const StepEvent& e) {
+    if (events.on_batch) events.on_batch(e);
+    if (config.checkpoint_every > 0 && (e.step + 1) % config.checkpoint_every == 0) checkpoint();
+  };
+  callbacks.on_epoch = [&](const EpochEvent& e) {
+    if (events.on_epoch) events.on_epoch(e);
+    if (metrics_) metrics_->epoch(e);
+    if (config.checkpoint_every > 0) checkpoint();
+  };
+  callbacks.should_stop = [&] { return stop_requested_ || (plan_.stop_at > 0 && steps() >= plan_.stop_at); };
+
+  RunResult result;
+  bool finished = false;
+  try {
+    finished = trainer_->run(*schedule_, callbacks);
+  } catch (const Diverged& e) {
+    if (metrics_) {
+      metrics_->diverged(e.step, e.loss, trainer_->state().seconds);
+      metrics_->close();
+    }
+    result.status = RunStatus::Diverged;
+    result.steps = steps();
+    result.position = trainer_->state();
+    result.message = e.what();
+    result.loss = e.loss;
+    result.checkpoint_kept = !plan_.save.empty() && file_exists(plan_.save);
+    if (events.on_diverged) events.on_diverged(result);
+    return result;
+  }
+  result.steps = steps();
+  result.position = trainer_->state();
+  if (!finished) {
+    checkpoint();
+    if (metrics_) metrics_->close();
+    result.status = RunStatus::Stopped;
+    if (events.on_interrupted) events.on_interrupted(result);
+    return result;
+  }
+  result.test = trainer_->test_result();
+  if (metrics_) {
+    metrics_->final(*result.test, steps(), trainer_->state().seconds);
+    metrics_->close();
+  }
+  checkpoint();
+  if (events.on_finished) events.on_finished(result);
+  return result;
+}
+
+}  // namespace mnist
