@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -12,6 +13,7 @@
 #include "data/dataset.h"
 #include "checkpoint/checkpoint.h"
 #include "helpers.h"
+#include "io/safetensors.h"
 #include "kernels/layers.h"
 #include "nn/models.h"
 #include "train/run.h"
@@ -214,6 +216,41 @@ TEST(ThreadPool, RunsEveryTaskOnceAndPropagatesErrors) {
     pool.run(5, [&](int, int) { __atomic_add_fetch(&after, 1, __ATOMIC_RELAXED); });
     EXPECT_EQ(after, 5) << "the pool still works after an error";
   }
+}
+
+}  // namespace
+}  // namespace mnist
+
+namespace mnist {
+namespace {
+
+// A checkpoint written by the round-1 binary (before the run layer and the
+// registries): AdamW, one-cycle, clipping and the bias exemption, stopped at
+// step 300 of 600. Resumed through the run layer, it ends with exactly the
+// weights and optimizer state that the round-1 binary's own resume wrote.
+TEST(Resume, CheckpointsFromBeforeTheRunLayerResumeToTheSameBits) {
+  test::TempDir dir;
+  const std::string fixtures = MNIST_FIXTURES;
+  std::filesystem::copy_file(fixtures + "/round1_adamw_step300.safetensors", dir.file("run.safetensors"));
+  ResumeChanges changes;
+  changes.data = test::mnist_data_dir();
+  changes.threads = 2;
+  TrainingRun run(plan_resume(dir.file("run.safetensors"), changes));
+  EXPECT_EQ(run.steps(), 300);
+  EXPECT_EQ(run.config().optimizer.name, "adamw");
+  ASSERT_EQ(run.run().status, RunStatus::Finished);
+  const SavedModel ours = load_model(dir.file("run.safetensors"));
+  const SavedModel theirs = load_model(fixtures + "/round1_adamw_final.safetensors");
+  for (const ParamTensor& t : theirs.network.tensors()) {
+    SCOPED_TRACE(t.name);
+    for (const std::string& name : {t.name, "optim.exp_avg." + t.name, "optim.exp_avg_sq." + t.name}) {
+      std::vector<float> a(t.size), b(t.size);
+      ours.file->copy_to(name, t.shape, a);
+      theirs.file->copy_to(name, t.shape, b);
+      EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << name;
+    }
+  }
+  EXPECT_EQ(ours.metadata.at("optim.steps"), theirs.metadata.at("optim.steps"));
 }
 
 }  // namespace
