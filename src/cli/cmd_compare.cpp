@@ -231,6 +231,30 @@ int run_compare(CompareArgs& args) {
   return 0;
 }
 
+// The grid's own flags: what varies between runs.
+void add_grid_options(CLI::App* cmd, CompareArgs& args, const std::string& group) {
+  cmd->add_option("--optimizers", args.optimizers,
+                  fmt::format("Optimizers to compare: any of {}", fmt::join(optimizer_names(), ", ")))
+      ->delimiter(',')
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--lrs", args.lrs, "Learning rates, e.g. 0.1,0.01,0.001 (default: each optimizer's own)")
+      ->delimiter(',')
+      ->group(group);
+  cmd->add_option("--seeds", args.spec.seeds,
+                  "Seeds per optimizer and learning rate (for mean and "
+                  "standard deviation)")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--seed", args.spec.first_seed, "First seed; the others follow it")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 53))
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--loss-threshold", args.spec.loss_threshold, "Report the steps the smoothed loss takes to reach this")
+      ->capture_default_str()
+      ->group(group);
+}
+
 }  // namespace
 
 Command add_compare(CLI::App& app) {
@@ -250,26 +274,7 @@ Command add_compare(CLI::App& app) {
       "already done.");
   const std::string grid_group = "Grid", data_group = "Data and model", opt_group = "Optimizer (every run)",
                     sched_group = "Learning-rate schedule (every run)", run_group = "Runs and output";
-  cmd->add_option("--optimizers", args->optimizers,
-                  fmt::format("Optimizers to compare: any of {}", fmt::join(optimizer_names(), ", ")))
-      ->delimiter(',')
-      ->capture_default_str()
-      ->group(grid_group);
-  cmd->add_option("--lrs", args->lrs, "Learning rates, e.g. 0.1,0.01,0.001 (default: each optimizer's own)")
-      ->delimiter(',')
-      ->group(grid_group);
-  cmd->add_option("--seeds", spec.seeds,
-                  "Seeds per optimizer and learning rate (for mean and "
-                  "standard deviation)")
-      ->capture_default_str()
-      ->group(grid_group);
-  cmd->add_option("--seed", spec.first_seed, "First seed; the others follow it")
-      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 53))
-      ->capture_default_str()
-      ->group(grid_group);
-  cmd->add_option("--loss-threshold", spec.loss_threshold, "Report the steps the smoothed loss takes to reach this")
-      ->capture_default_str()
-      ->group(grid_group);
+  add_grid_options(cmd, *args, grid_group);
 
   add_data_option(cmd, c.data)->group(data_group);
   cmd->add_option("--train-samples", spec.train_samples, "Train on the first N training samples (quick studies)")
@@ -281,11 +286,7 @@ Command add_compare(CLI::App& app) {
   add_optional(cmd, "--clip-norm", c.clip_norm, "Clip the gradient's global L2 norm to this")->group(opt_group);
   add_schedule_options(cmd, c.schedule, sched_group);
 
-  cmd->add_option("--epochs", c.epochs, "Passes over the training data")->capture_default_str()->group(run_group);
-  cmd->add_option("--batch-size", c.batch_size, "Samples per optimizer step")->capture_default_str()->group(run_group);
-  cmd->add_flag_callback(
-         "--no-shuffle", [&c] { c.shuffle = false; }, "Feed batches in file order")
-      ->group(run_group);
+  add_batching_options(cmd, c, run_group);
   cmd->add_option("--out", args->out, "Folder for runs/, summary.csv, summary.md and the plots")
       ->capture_default_str()
       ->group(run_group);

@@ -26,6 +26,37 @@ struct LrFindArgs {
   CLI::Option* model_opt = nullptr;
 };
 
+void print_result(const LrFindArgs& args, const LrFindResult& result, const std::string& optimizer,
+                  const std::string& model, const std::string& stem) {
+  if (args.json) {
+    nlohmann::json points = nlohmann::json::array();
+    for (const auto& p : result.points) points.push_back({{"lr", p.lr}, {"loss", p.loss}, {"smoothed", p.smoothed}});
+    const nlohmann::json j = {{"suggested_lr", result.suggested_lr},
+                              {"min_loss_lr_div10", result.min_loss_lr_div10},
+                              {"stop_reason", result.stop_reason},
+                              {"warning", result.warning},
+                              {"optimizer", optimizer},
+                              {"model", model},
+                              {"plots", {stem + ".png", stem + ".svg"}},
+                              {"points", points}};
+    fmt::print("{}\n", j.dump());
+    return;
+  }
+  fmt::print("lr-find: {} steps from lr {:g} to {:g}; stopped: {}\n", result.points.size(), args.config.start_lr,
+             args.config.end_lr, result.stop_reason);
+  fmt::print("suggested lr: {:.3g}  (steepest fall of the smoothed loss)\n", result.suggested_lr);
+  fmt::print("min-loss lr / 10: {:.3g}  (a cautious choice)\n", result.min_loss_lr_div10);
+  fmt::print("plot: {}.png, {}.svg\n", stem, stem);
+  if (!result.warning.empty()) fmt::print("warning: {}\n", result.warning);
+}
+
+// --init's weights (which must fit the data) or new ones from --seed.
+Network<float> starting_weights(const LrFindArgs& args, std::optional<SavedModel>& init, const DataSplits& data) {
+  if (!init) return new_network(args.model, args.config.seed, data, args.data);
+  require_input_shape(init->network, data.train, args.init, args.data);
+  return std::move(init->network);
+}
+
 int run_lr_find(LrFindArgs& args) {
   args.config.check();
   if (args.out.empty()) throw UsageError("--out: must name a folder");
@@ -46,35 +77,13 @@ int run_lr_find(LrFindArgs& args) {
   std::optional<SavedModel> init;
   if (!args.init.empty()) init = load_model(args.init);
   const DataSplits data = init ? load_data_for(args.data, init->scaling) : load_data(args.data);
-  if (init) require_input_shape(init->network, data.train, args.init, args.data);
-  const Network<float> network =
-      init ? std::move(init->network) : new_network(args.model, args.config.seed, data, args.data);
-
+  const Network<float> network = starting_weights(args, init, data);
   const LrFindResult result = lr_find(network, optimizer, data, args.config, args.threads);
   const std::string subtitle = fmt::format("{} on {}, {}, batch {}", optimizer.name, network.model(),
                                            args.init.empty() ? "new weights" : args.init, args.config.batch_size);
   plot::save(lr_find_figure(result, subtitle), stem.string());
 
-  if (args.json) {
-    nlohmann::json points = nlohmann::json::array();
-    for (const auto& p : result.points) points.push_back({{"lr", p.lr}, {"loss", p.loss}, {"smoothed", p.smoothed}});
-    const nlohmann::json j = {{"suggested_lr", result.suggested_lr},
-                              {"min_loss_lr_div10", result.min_loss_lr_div10},
-                              {"stop_reason", result.stop_reason},
-                              {"warning", result.warning},
-                              {"optimizer", optimizer.name},
-                              {"model", network.model()},
-                              {"plots", {stem.string() + ".png", stem.string() + ".svg"}},
-                              {"points", points}};
-    fmt::print("{}\n", j.dump());
-    return 0;
-  }
-  fmt::print("lr-find: {} steps from lr {:g} to {:g}; stopped: {}\n", result.points.size(), args.config.start_lr,
-             args.config.end_lr, result.stop_reason);
-  fmt::print("suggested lr: {:.3g}  (steepest fall of the smoothed loss)\n", result.suggested_lr);
-  fmt::print("min-loss lr / 10: {:.3g}  (a cautious choice)\n", result.min_loss_lr_div10);
-  fmt::print("plot: {}.png, {}.svg\n", stem.string(), stem.string());
-  if (!result.warning.empty()) fmt::print("warning: {}\n", result.warning);
+  print_result(args, result, optimizer.name, network.model(), stem.string());
   return 0;
 }
 

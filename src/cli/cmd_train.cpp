@@ -121,6 +121,26 @@ int run_train(TrainArgs& args) {
   return 0;
 }
 
+// The flags that a resumed run may change, and --resume itself.
+void add_run_flags(CLI::App* cmd, TrainArgs& args, const std::string& group) {
+  TrainConfig& c = args.config;
+  add_threads_option(cmd, args.threads)->group(group);
+  args.log_opt =
+      cmd->add_option("--log-every", c.log_every, "Print the loss every N batches")->capture_default_str()->group(group);
+  args.save_opt = cmd->add_option("--save", args.save, "Checkpoint to write (safetensors); with --resume, the same file")
+                      ->capture_default_str()
+                      ->group(group);
+  cmd->add_option("--resume", args.resume, "Continue the run saved in this checkpoint, as it was configured")
+      ->group(group);
+  cmd->add_option("--steps", args.stop_after, "Stop (and save) after this many optimizer steps in all")->group(group);
+  args.checkpoint_opt =
+      cmd->add_option("--checkpoint-every", c.checkpoint_every,
+                      "Write --save every N steps and at every epoch end (0: at the end only)")
+          ->group(group);
+  args.metrics_opt =
+      cmd->add_option("--metrics", c.metrics, "Write one JSON line per logged step and per epoch")->group(group);
+}
+
 }  // namespace
 
 Command add_train(CLI::App& app) {
@@ -155,35 +175,11 @@ Command add_train(CLI::App& app) {
   fixed(add_optional(cmd, "--clip-norm", c.clip_norm, "Clip the gradient's global L2 norm to this")->group(opt_group));
   for (CLI::Option* opt : add_schedule_options(cmd, s, sched_group)) fixed(opt);
 
-  fixed(
-      cmd->add_option("--epochs", c.epochs, "Passes over the training data")->capture_default_str()->group(run_group));
-  fixed(cmd->add_option("--batch-size", c.batch_size, "Samples per optimizer step")
-            ->capture_default_str()
-            ->group(run_group));
+  for (CLI::Option* opt : add_batching_options(cmd, c, run_group)) fixed(opt);
   fixed(cmd->add_option("--seed", c.seed, "Seed for initialisation and shuffling")
             ->capture_default_str()
             ->group(run_group));
-  fixed(cmd->add_flag_callback(
-               "--no-shuffle", [&c] { c.shuffle = false; }, "Feed batches in file order")
-            ->group(run_group));
-  add_threads_option(cmd, args->threads)->group(run_group);
-  args->log_opt = cmd->add_option("--log-every", c.log_every, "Print the loss every N batches")
-                      ->capture_default_str()
-                      ->group(run_group);
-  args->save_opt =
-      cmd->add_option("--save", args->save, "Checkpoint to write (safetensors); with --resume, the same file")
-          ->capture_default_str()
-          ->group(run_group);
-  cmd->add_option("--resume", args->resume, "Continue the run saved in this checkpoint, as it was configured")
-      ->group(run_group);
-  cmd->add_option("--steps", args->stop_after, "Stop (and save) after this many optimizer steps in all")
-      ->group(run_group);
-  args->checkpoint_opt = cmd->add_option("--checkpoint-every", c.checkpoint_every,
-                                         "Write --save every N steps and at every epoch end (0: "
-                                         "at the end only)")
-                             ->group(run_group);
-  args->metrics_opt =
-      cmd->add_option("--metrics", c.metrics, "Write one JSON line per logged step and per epoch")->group(run_group);
+  add_run_flags(cmd, *args, run_group);
   return {cmd, [args] { return run_train(*args); }};
 }
 

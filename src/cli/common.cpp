@@ -150,6 +150,14 @@ std::vector<const Row*> all_rows(const std::vector<Row>& registry) {
 
 }  // namespace
 
+std::vector<CLI::Option*> add_batching_options(CLI::App* cmd, TrainConfig& c, const std::string& group) {
+  return {
+      cmd->add_option("--epochs", c.epochs, "Passes over the training data")->capture_default_str()->group(group),
+      cmd->add_option("--batch-size", c.batch_size, "Samples per optimizer step")->capture_default_str()->group(group),
+      cmd->add_flag_callback("--no-shuffle", [&c] { c.shuffle = false; }, "Feed batches in file order")
+          ->group(group)};
+}
+
 CLI::Option* add_optimizer_name_option(CLI::App* cmd, std::string& name) {
   return cmd->add_option("--optimizer", name, fmt::format("One of {}", fmt::join(optimizer_names(), ", ")))
       ->capture_default_str();

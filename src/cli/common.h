@@ -51,6 +51,9 @@ CLI::Option* add_optional(CLI::App* cmd, const std::string& name, std::optional<
 std::vector<CLI::Option*> add_optimizer_options(CLI::App* cmd, OptimizerConfig& o, const std::string& group,
                                                 bool with_name_and_lr);
 std::vector<CLI::Option*> add_schedule_options(CLI::App* cmd, ScheduleConfig& s, const std::string& group);
+// --epochs, --batch-size and --no-shuffle; --clip-norm in the optimizer's
+// group is added by add_optimizer_options' callers.
+std::vector<CLI::Option*> add_batching_options(CLI::App* cmd, TrainConfig& c, const std::string& group);
 // --optimizer alone, listing the registry's names.
 CLI::Option* add_optimizer_name_option(CLI::App* cmd, std::string& name);
 

@@ -92,7 +92,7 @@ enum class WeightDecay {
 
 // One registry row.
 struct OptimizerRow {
-  const char* name;     // the CLI name, "adamw"
+  const char* name;     // the CLI name, lower case
   const char* summary;  // one line for --help
   double lr;            // the default learning rate
   WeightDecay decay;
