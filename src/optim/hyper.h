@@ -73,4 +73,20 @@ void hypers_to_json(const HyperValues& values, const std::vector<Hyper>& hypers,
 HyperValues hypers_from_json(const nlohmann::json& j, const std::vector<Hyper>& hypers,
                              const std::vector<std::string>& ignore);
 
+// The row of a registry (optimizers, schedules) with this name, or null;
+// and the names of all rows, in order.
+template <class Row>
+const Row* find_row(const std::vector<Row>& rows, const std::string& name) {
+  for (const Row& row : rows) {
+    if (name == row.name) return &row;
+  }
+  return nullptr;
+}
+template <class Row>
+std::vector<std::string> row_names(const std::vector<Row>& rows) {
+  std::vector<std::string> names;
+  for (const Row& row : rows) names.emplace_back(row.name);
+  return names;
+}
+
 }  // namespace mnist

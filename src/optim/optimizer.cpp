@@ -34,18 +34,12 @@ void Optimizer::step(std::span<float> params, std::span<const float> grads, doub
 }
 
 const OptimizerRow& optimizer_row(const std::string& name) {
-  for (const OptimizerRow& row : optimizer_registry()) {
-    if (name == row.name) return row;
-  }
+  if (const OptimizerRow* row = find_row(optimizer_registry(), name)) return *row;
   throw UsageError(
       fmt::format("--optimizer: unknown optimizer '{}' (choose {})", name, fmt::join(optimizer_names(), ", ")));
 }
 
-std::vector<std::string> optimizer_names() {
-  std::vector<std::string> names;
-  for (const OptimizerRow& row : optimizer_registry()) names.emplace_back(row.name);
-  return names;
-}
+std::vector<std::string> optimizer_names() { return row_names(optimizer_registry()); }
 
 OptimizerConfig OptimizerConfig::resolved() const {
   OptimizerConfig c = *this;

@@ -191,18 +191,12 @@ const std::vector<ScheduleRow>& schedule_registry() {
 }
 
 const ScheduleRow& schedule_row(const std::string& name) {
-  for (const ScheduleRow& row : schedule_registry()) {
-    if (name == row.name) return row;
-  }
+  if (const ScheduleRow* row = find_row(schedule_registry(), name)) return *row;
   throw UsageError(
       fmt::format("--schedule: unknown schedule '{}' (choose {})", name, fmt::join(schedule_names(), ", ")));
 }
 
-std::vector<std::string> schedule_names() {
-  std::vector<std::string> names;
-  for (const ScheduleRow& row : schedule_registry()) names.emplace_back(row.name);
-  return names;
-}
+std::vector<std::string> schedule_names() { return row_names(schedule_registry()); }
 
 ScheduleConfig ScheduleConfig::resolved(double base_lr) const {
   ScheduleConfig c = *this;

@@ -47,11 +47,7 @@ namespace {
 json optimizer_json(const OptimizerConfig& o) {
   json j = {{"name", o.name}, {"decay_biases", o.decay_biases}};
   if (o.lr) j["lr"] = *o.lr;
-  const OptimizerRow* row = nullptr;
-  for (const OptimizerRow& r : optimizer_registry()) {
-    if (o.name == r.name) row = &r;
-  }
-  if (row != nullptr) {
+  if (const OptimizerRow* row = find_row(optimizer_registry(), o.name)) {
     hypers_to_json(o.hypers, row->hypers, j);
   } else {  // a comparison's shared settings have no name
     for (const auto& [key, v] : o.hypers.all()) j[key] = v.size() == 1 ? json(v[0]) : json(v);
@@ -64,10 +60,7 @@ OptimizerConfig optimizer_from(const json& j) {
   o.name = j.at("name").get<std::string>();
   o.decay_biases = j.at("decay_biases").get<bool>();
   if (j.contains("lr")) o.lr = j.at("lr").get<double>();
-  const OptimizerRow* row = nullptr;
-  for (const OptimizerRow& r : optimizer_registry()) {
-    if (o.name == r.name) row = &r;
-  }
+  const OptimizerRow* row = find_row(optimizer_registry(), o.name);
   if (row == nullptr) throw Error(fmt::format("unknown optimizer '{}'", o.name));
   o.hypers = hypers_from_json(j, row->hypers, {"name", "decay_biases", "lr"});
   return o;
@@ -75,9 +68,7 @@ OptimizerConfig optimizer_from(const json& j) {
 
 json schedule_json(const ScheduleConfig& s) {
   json j = {{"name", s.name}, {"warmup_steps", s.warmup_steps}};
-  for (const ScheduleRow& row : schedule_registry()) {
-    if (s.name == row.name) hypers_to_json(s.hypers, row.hypers, j);
-  }
+  if (const ScheduleRow* row = find_row(schedule_registry(), s.name)) hypers_to_json(s.hypers, row->hypers, j);
   return j;
 }
 
@@ -85,10 +76,7 @@ ScheduleConfig schedule_from(const json& j) {
   ScheduleConfig s;
   s.name = j.at("name").get<std::string>();
   s.warmup_steps = j.at("warmup_steps").get<int>();
-  const ScheduleRow* row = nullptr;
-  for (const ScheduleRow& r : schedule_registry()) {
-    if (s.name == r.name) row = &r;
-  }
+  const ScheduleRow* row = find_row(schedule_registry(), s.name);
   if (row == nullptr) throw Error(fmt::format("unknown schedule '{}'", s.name));
   s.hypers = hypers_from_json(j, row->hypers, {"name", "warmup_steps"});
   return s;
