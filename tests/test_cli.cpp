@@ -6,11 +6,19 @@
 #include <stb_image.h>
 #include <stb_image_write.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <thread>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include <random>
@@ -22,6 +30,9 @@
 #include "train/resume.h"
 #include "helpers.h"
 #include "io/file.h"
+#include "io/gzip.h"
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
 
 namespace mnist {
 namespace {
@@ -305,16 +316,19 @@ TEST(Cli, OptimizerAndScheduleFlagsAreValidated) {
 TEST(Cli, EveryOptimizerAndScheduleTrains) {
   TempDir dir;
   write_data(dir);
-  for (const char* optimizer : {"sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "adamw"}) {
-    const Result r = run(std::string("train --model linear --epochs 1 --batch-size 50 --optimizer ") + optimizer +
+  for (const std::string& optimizer : optimizer_names()) {
+    const Result r = run("train --model linear --epochs 1 --batch-size 50 --optimizer " + optimizer +
                              " --save o.safetensors",
                          dir);
     EXPECT_EQ(r.code, 0) << optimizer << ": " << r.err;
   }
-  for (const char* schedule : {"constant", "step", "multistep --milestones 1", "exponential", "cosine", "poly",
-                               "onecycle", "plateau --patience 0"}) {
-    const Result r = run(std::string("train --model linear --epochs 2 --batch-size 50 --clip-norm 1 --schedule ") +
-                             schedule + " --metrics m.jsonl --save s.safetensors",
+  // The flags some schedules need to be interesting (or to stay finite).
+  const std::map<std::string, std::string> extra = {
+      {"multistep", " --milestones 1"}, {"plateau", " --patience 0"}, {"exp-range", " --end-lr 0.1"}};
+  for (const std::string& schedule : schedule_names()) {
+    const std::string flags = extra.count(schedule) ? extra.at(schedule) : "";
+    const Result r = run("train --model linear --epochs 2 --batch-size 50 --clip-norm 1 --schedule " + schedule +
+                             flags + " --metrics m.jsonl --save s.safetensors",
                          dir);
     EXPECT_EQ(r.code, 0) << schedule << ": " << r.err;
     EXPECT_NE(r.out.find("lr: "), std::string::npos) << "the epoch line shows the learning rate";
@@ -704,6 +718,179 @@ TEST(LrFind, PrintsJsonAPlotAndLeavesTheModelUntouched) {
   expect_usage_error("lr-find --steps 3", "--steps");
   expect_usage_error("lr-find --optimizer adam --momentum 0.9", "--momentum");
   expect_runtime_error("lr-find --init missing.safetensors", "missing.safetensors", dir);
+}
+
+}  // namespace
+}  // namespace mnist
+
+namespace mnist {
+namespace {
+
+// Outputs pointed at devices, FIFOs, symbolic links and "-" (docs/reliability.md,
+// "Where outputs go"). The device is a null device made here with mknod, never
+// the machine's own /dev entries.
+
+bool is_char_device(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISCHR(st.st_mode);
+}
+bool is_fifo(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode);
+}
+bool is_symlink(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+// Reads a FIFO until its writer is gone and the command has ended. The
+// reader is open before the command starts, so the writer never waits.
+class FifoReader {
+ public:
+  explicit FifoReader(const std::string& path) {
+    EXPECT_EQ(::mkfifo(path.c_str(), 0644), 0) << std::strerror(errno);
+    fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK);
+    EXPECT_GE(fd_, 0) << std::strerror(errno);
+    thread_ = std::thread([this] {
+      char buf[65536];
+      for (;;) {
+        const ssize_t n = ::read(fd_, buf, sizeof buf);
+        if (n > 0) {
+          data_.append(buf, static_cast<size_t>(n));
+        } else if (n == 0 && done_) {
+          break;
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+      }
+    });
+  }
+  // What the FIFO carried, once the command has ended.
+  std::string finish() {
+    done_ = true;
+    thread_.join();
+    ::close(fd_);
+    return data_;
+  }
+
+ private:
+  int fd_ = -1;
+  std::atomic<bool> done_{false};
+  std::string data_;
+  std::thread thread_;
+};
+
+constexpr const char* kQuickTrain = "train --model linear --epochs 1 --batch-size 50 --log-every 1";
+
+TEST(Outputs, DevicesAreWrittenThroughAndStayDevices) {
+  TempDir dir;
+  write_data(dir);
+  const std::string null = dir.file("null");
+  if (::mknod(null.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) {
+    GTEST_SKIP() << "mknod needs root (CAP_MKNOD): " << std::strerror(errno);
+  }
+  for (const std::string& args : {std::string(kQuickTrain) + " --save null", std::string(kQuickTrain) +
+                                      " --save m.safetensors --metrics null", std::string("convert --valid 100 --out null")}) {
+    SCOPED_TRACE(args);
+    const Result r = run(args, dir);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(is_char_device(null)) << "the device node was replaced";
+  }
+  // compare and lr-find write folders: a device there is a usage error.
+  const Result c = run("compare --optimizers sgd --train-samples 100 --model linear --epochs 1 --out null", dir);
+  EXPECT_EQ(c.code, 2) << c.err;
+  EXPECT_NE(c.err.find("--out null: is not a folder"), std::string::npos) << c.err;
+  EXPECT_TRUE(is_char_device(null));
+}
+
+TEST(Outputs, FifosGiveTheirReaderTheWholeOutput) {
+  TempDir dir;
+  write_data(dir);
+  {
+    FifoReader reader(dir.file("metrics.fifo"));
+    const Result r = run(std::string(kQuickTrain) + " --save m.safetensors --metrics metrics.fifo", dir);
+    const std::string got = reader.finish();
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(is_fifo(dir.file("metrics.fifo")));
+    EXPECT_NE(got.find(R"("event":"step")"), std::string::npos) << got;
+    EXPECT_NE(got.find(R"("event":"final")"), std::string::npos) << got;
+  }
+  {
+    FifoReader reader(dir.file("model.fifo"));
+    const Result r = run(std::string(kQuickTrain) + " --save model.fifo", dir);
+    const std::string got = reader.finish();
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(is_fifo(dir.file("model.fifo")));
+    const SavedModel model = parse_model(got, "the FIFO's bytes");  // a whole, valid checkpoint
+    EXPECT_EQ(model.network.model(), "linear");
+  }
+  {
+    FifoReader reader(dir.file("data.fifo"));
+    const Result r = run("convert --valid 100 --out data.fifo", dir);
+    const std::string got = reader.finish();
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(is_fifo(dir.file("data.fifo")));
+    ASSERT_GE(got.size(), 2u);
+    EXPECT_TRUE(is_gzip(got));
+  }
+}
+
+TEST(Outputs, SymlinksStayLinksAndTheirTargetsHoldTheOutput) {
+  TempDir dir;
+  write_data(dir);
+  std::filesystem::create_directory(dir.file("real"));
+  write_file_atomic(dir.file("real/old.safetensors"), "stale");
+  std::filesystem::create_symlink("real/old.safetensors", dir.file("link.safetensors"));
+  std::filesystem::create_symlink("real/metrics.jsonl", dir.file("metrics.jsonl"));  // dangling: created
+  std::filesystem::create_symlink("real/data.json.gz", dir.file("data.json.gz"));
+  Result r = run(std::string(kQuickTrain) + " --save link.safetensors --metrics metrics.jsonl", dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = run("convert --valid 100 --out data.json.gz", dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  for (const char* link : {"link.safetensors", "metrics.jsonl", "data.json.gz"}) {
+    EXPECT_TRUE(is_symlink(dir.file(link))) << link << " was replaced by a file";
+  }
+  EXPECT_EQ(load_model(dir.file("real/old.safetensors")).network.model(), "linear");
+  EXPECT_NE(read_file(dir.file("real/metrics.jsonl")).find(R"("event":"final")"), std::string::npos);
+  EXPECT_TRUE(is_gzip(read_file(dir.file("real/data.json.gz"))));
+  // Resuming through the link reads and writes the target, and keeps the link.
+  r = run(std::string(kQuickTrain) + " --save link.safetensors --steps 3", dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = run("train --resume link.safetensors", dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(is_symlink(dir.file("link.safetensors")));
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+  }
+}
+
+TEST(Outputs, DashIsStandardOutputForStreamsAndRefusedForCheckpoints) {
+  TempDir dir;
+  write_data(dir);
+  Result r = run(std::string(kQuickTrain) + " --save m.safetensors --metrics -", dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("-")));
+  // Standard output holds only the records; the course's lines went to stderr.
+  std::istringstream lines(r.out);
+  int records = 0;
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_TRUE(nlohmann::json::parse(line, nullptr, false).is_object()) << line;
+    ++records;
+  }
+  EXPECT_GT(records, 2);
+  EXPECT_NE(r.err.find("epoch: 0, batch: 0, loss is:"), std::string::npos) << r.err;
+
+  r = run("convert --valid 100 --out -", dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(is_gzip(r.out));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("-")));
+
+  r = run(std::string(kQuickTrain) + " --save -", dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--save: a checkpoint cannot go to standard output"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("-")));
+  r = run("lr-find --model linear --out -", dir);
+  EXPECT_EQ(r.code, 2) << r.err;
 }
 
 }  // namespace

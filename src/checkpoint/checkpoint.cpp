@@ -71,7 +71,7 @@ void save_checkpoint(const std::string& path, const Network<float>& network,
       }
     }
   }
-  write_file_atomic(path, safetensors_bytes(meta, tensors));
+  write_output(path, safetensors_bytes(meta, tensors), OutputUse::File);
 }
 
 SavedModel load_model(const std::string& path) { return parse_model(read_file(path), path); }

@@ -89,7 +89,7 @@ void check_settings(const std::string& out, const std::string& settings) {
     }
     return;
   }
-  write_file_atomic(path, settings);
+  write_output(path, settings, OutputUse::File);
 }
 
 // Creates OUT and OUT/runs, checks every output can be written, and locks
@@ -98,12 +98,13 @@ void check_settings(const std::string& out, const std::string& settings) {
 void prepare_out_dir(const std::string& out) {
   if (out.empty()) throw UsageError("--out: must name a folder");
   const std::filesystem::path dir(out);
+  make_out_folder(out);
   std::error_code ec;
   std::filesystem::create_directories(dir / "runs", ec);
   if (ec) throw Error(fmt::format("--out {}: cannot create the folder: {}", out, ec.message()));
-  check_writable((dir / "runs" / "probe").string());
+  check_output((dir / "runs" / "probe").string());
   for (const char* name : {"summary.csv", "summary.md", "loss.png", "loss.svg", "accuracy.png", "accuracy.svg"}) {
-    check_writable((dir / name).string());
+    check_output((dir / name).string());
   }
   const std::string lock = (dir / ".lock").string();
   const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);  // held until the process exits
@@ -187,12 +188,12 @@ void write_summary(const CompareArgs& args, const std::vector<RunSpec>& runs, in
   for (const RunSpec& run : runs) records.push_back(read_run(run_path(args.out, run)));
   const auto rows = summarize(runs, records, spec.loss_threshold);
   const std::filesystem::path out(args.out);
-  write_file_atomic((out / "summary.csv").string(), summary_csv(rows));
+  write_output((out / "summary.csv").string(), summary_csv(rows), OutputUse::File);
   const std::string table = summary_markdown(rows, spec.loss_threshold);
   const std::string subtitle = fmt::format("{} on {} samples, batch {}, {} epoch{}, {} seed{}", spec.base.model,
                                            samples, spec.base.batch_size, spec.base.epochs,
                                            spec.base.epochs == 1 ? "" : "s", spec.seeds, spec.seeds == 1 ? "" : "s");
-  write_file_atomic((out / "summary.md").string(), fmt::format("# {}\n\n{}", subtitle, table));
+  write_output((out / "summary.md").string(), fmt::format("# {}\n\n{}", subtitle, table), OutputUse::File);
   plot::save(loss_figure(runs, records, !spec.lrs.empty(), subtitle), (out / "loss").string());
   plot::save(accuracy_figure(rows, subtitle), (out / "accuracy").string());
   fmt::print("\n{}\nwrote {}/summary.csv, summary.md, loss.png, loss.svg, accuracy.png, accuracy.svg\n", table,

@@ -17,7 +17,7 @@ struct ConvertArgs {
 };
 
 int run_convert(const ConvertArgs& args) {
-  check_writable(args.out);
+  check_output(args.out, OutputUse::Stream);
   const DataSplits data = load_data(args.data);
   if (!data.train.values.empty()) throw UsageError("--data: convert reads IDX folders, not course JSON");
   if (args.valid >= data.train.count) {
@@ -38,8 +38,9 @@ int run_convert(const ConvertArgs& args) {
     throw Error(fmt::format("{}: the JSON text would be {} MiB, more than the 4 GiB the loader accepts", args.out,
                             text.size() >> 20));
   }
-  write_file_atomic(args.out, gzip_compress(text));
-  fmt::print("wrote {} (train {}, valid {}, eval {} images)\n", args.out, train.count, valid.count,
+  write_output(args.out, gzip_compress(text), OutputUse::Stream);
+  // With --out -, the data is standard output: the report goes to stderr.
+  fmt::print(args.out == "-" ? stderr : stdout, "wrote {} (train {}, valid {}, eval {} images)\n", args.out, train.count, valid.count,
              data.test.count);
   return 0;
 }

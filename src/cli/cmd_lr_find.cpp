@@ -67,12 +67,10 @@ int run_lr_find(LrFindArgs& args) {
   OptimizerConfig optimizer = args.optimizer;
   optimizer.lr = args.config.start_lr;
   optimizer = optimizer.resolved();
-  std::error_code ec;
-  std::filesystem::create_directories(args.out, ec);
-  if (ec) throw Error(fmt::format("--out {}: cannot create the folder: {}", args.out, ec.message()));
+  make_out_folder(args.out);
   const std::filesystem::path stem = std::filesystem::path(args.out) / "lr_find";
-  check_writable(stem.string() + ".png");
-  check_writable(stem.string() + ".svg");
+  check_output(stem.string() + ".png");
+  check_output(stem.string() + ".svg");
 
   std::optional<SavedModel> init;
   if (!args.init.empty()) init = load_model(args.init);

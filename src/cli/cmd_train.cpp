@@ -64,25 +64,25 @@ RunPlan make_plan(TrainArgs& args) {
 }
 
 // What train prints: the course's lines, the status line on a terminal.
-RunEvents printed_events(TrainingRun& run, ProgressBar& bar, bool terminal) {
+RunEvents printed_events(TrainingRun& run, ProgressBar& bar, bool terminal, std::FILE* out) {
   const int epochs = run.config().epochs;
   const int64_t first_step = run.steps();
   const double first_seconds = run.trainer().state().seconds;
   RunEvents events;
-  events.on_step = [terminal, &bar](const StepEvent& e) {
+  events.on_step = [terminal, out, &bar](const StepEvent& e) {
     if (terminal) bar.clear();
-    fmt::print("epoch: {}, batch: {}, loss is: {}\n", e.epoch, e.batch, static_cast<float>(e.loss));
-    std::fflush(stdout);
+    fmt::print(out, "epoch: {}, batch: {}, loss is: {}\n", e.epoch, e.batch, static_cast<float>(e.loss));
+    std::fflush(out);
   };
   events.on_batch = [=, &run, &bar](const StepEvent& e) {
     if (terminal) bar.draw(e, epochs, first_step, first_seconds);
     if (stop_signal() != 0) run.stop();
   };
-  events.on_epoch = [terminal, &bar](const EpochEvent& e) {
+  events.on_epoch = [terminal, out, &bar](const EpochEvent& e) {
     if (terminal) bar.clear();
-    fmt::print("epoch: {} done, lr: {:.6g}, train loss: {:.4f}, {} accuracy: {:.2f}%, {:.0f} images/s, {:.1f} s\n",
+    fmt::print(out, "epoch: {} done, lr: {:.6g}, train loss: {:.4f}, {} accuracy: {:.2f}%, {:.0f} images/s, {:.1f} s\n",
                e.epoch, e.lr, e.train_loss, e.eval_split, 100 * e.eval.accuracy(), e.images_per_second, e.seconds);
-    std::fflush(stdout);
+    std::fflush(out);
   };
   return events;
 }
@@ -90,17 +90,19 @@ RunEvents printed_events(TrainingRun& run, ProgressBar& bar, bool terminal) {
 int run_train(TrainArgs& args) {
   RunPlan plan = make_plan(args);
   const std::string save = plan.save;
-  if (file_exists(plan.config.data)) fmt::print("loading mnist dataset from {} ......\n", plan.config.data);
+  // With --metrics -, the records are standard output: the course's lines go to stderr.
+  std::FILE* out = plan.config.metrics == "-" ? stderr : stdout;
+  if (file_exists(plan.config.data)) fmt::print(out, "loading mnist dataset from {} ......\n", plan.config.data);
   TrainingRun run(std::move(plan));
   const TrainConfig& config = run.config();
   if (!args.resume.empty()) {
     const TrainState& s = run.trainer().state();
-    fmt::print("resuming {} at epoch {}, batch {} (step {})\n", args.resume, s.epoch, s.batch, run.steps());
+    fmt::print(out, "resuming {} at epoch {}, batch {} (step {})\n", args.resume, s.epoch, s.batch, run.steps());
   }
-  const bool terminal = stdout_is_terminal();
+  const bool terminal = out == stdout && stdout_is_terminal();
   ProgressBar bar;
   catch_stop_signals();
-  const RunResult result = run.run(printed_events(run, bar, terminal));
+  const RunResult result = run.run(printed_events(run, bar, terminal, out));
   if (terminal) bar.clear();
   if (result.status == RunStatus::Diverged) {
     throw Error(fmt::format("{}. The learning rate {:g} is probably too large for {}: try a smaller --lr{}{}",
@@ -110,13 +112,13 @@ int run_train(TrainArgs& args) {
                                                    : ""));
   }
   if (result.status == RunStatus::Stopped) {
-    fmt::print("{} after step {} (epoch {}, batch {}); saved to {}\ncontinue with: mnist train --resume {}\n",
+    fmt::print(out, "{} after step {} (epoch {}, batch {}); saved to {}\ncontinue with: mnist train --resume {}\n",
                stop_signal() ? "interrupted" : "stopped", result.steps, result.position.epoch,
                result.position.batch, save, save);
     return stop_signal() ? 128 + stop_signal() : 0;
   }
   const EvalResult& test = *result.test;
-  fmt::print("test accuracy: {:.2f}% ({}/{}), loss: {:.4f}\nmodel saved to {}\n", 100 * test.accuracy(),
+  fmt::print(out, "test accuracy: {:.2f}% ({}/{}), loss: {:.4f}\nmodel saved to {}\n", 100 * test.accuracy(),
              test.correct, test.samples, test.loss, save);
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 
 #include "nn/models.h"
@@ -191,6 +192,18 @@ std::vector<CLI::Option*> add_schedule_options(CLI::App* cmd, ScheduleConfig& s,
           ->capture_default_str());
   for (CLI::Option* opt : options) opt->group(group);
   return options;
+}
+
+void make_out_folder(const std::string& out) {
+  if (out.empty()) throw UsageError("--out: must name a folder");
+  if (out == "-") throw UsageError("--out: names a folder of results, not standard output");
+  std::error_code ec;
+  const auto status = std::filesystem::status(out, ec);  // follows links: a link to a folder is a folder
+  if (!ec && std::filesystem::exists(status) && !std::filesystem::is_directory(status)) {
+    throw UsageError(fmt::format("--out {}: is not a folder (it names a folder of results)", out));
+  }
+  std::filesystem::create_directories(out, ec);
+  if (ec) throw Error(fmt::format("--out {}: cannot create the folder: {}", out, ec.message()));
 }
 
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }

@@ -57,6 +57,10 @@ std::vector<CLI::Option*> add_batching_options(CLI::App* cmd, TrainConfig& c, co
 // --optimizer alone, listing the registry's names.
 CLI::Option* add_optimizer_name_option(CLI::App* cmd, std::string& name);
 
+// Creates an output folder (--out of compare and lr-find). "-", a device, a
+// FIFO or a file there is a usage error: these outputs are folders.
+void make_out_folder(const std::string& out);
+
 bool stdout_is_terminal();
 
 // After catch_stop_signals(), SIGINT or SIGTERM sets stop_signal() to the

@@ -32,15 +32,6 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-void check_writable(const std::string& path) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  if (is_directory(path)) throw Error(path + ": is a folder, expected a file name");
-  if (!is_directory(folder.string())) throw Error(path + ": folder " + folder.string() + " does not exist");
-  if (::access(folder.c_str(), W_OK) != 0) fail_errno(path, "cannot write here: ");
-}
-
 std::string read_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail_errno(path, "cannot open: ");
@@ -166,6 +157,171 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(folder, ec)) {
     if (entry.path().filename().string().rfind(temp_prefix, 0) == 0) fs::remove(entry.path(), ec);
+  }
+}
+
+namespace {
+
+// What a path writes to, after following symbolic links.
+struct Target {
+  enum Kind { Regular, Missing, Stream, Stdout } kind;
+  std::string path;  // the final target
+};
+
+Target resolve(const std::string& path, OutputUse use) {
+  namespace fs = std::filesystem;
+  if (path == "-") {
+    if (use == OutputUse::File) {
+      throw UsageError("-: standard output cannot take this output (a checkpoint or a figure); give a file name");
+    }
+    return {Target::Stdout, path};
+  }
+  if (path.empty()) throw UsageError("an output path is empty; give a file name");
+  std::string p = path;
+  for (int hops = 0;; ++hops) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) {
+      if (errno == ENOENT) return {Target::Missing, p};
+      fail_errno(path, "cannot inspect: ");
+    }
+    if (S_ISLNK(st.st_mode)) {
+      if (hops >= 40) throw Error(path + ": too many levels of symbolic links");
+      std::error_code ec;
+      const fs::path link = fs::read_symlink(p, ec);
+      if (ec) throw Error(path + ": cannot read the link: " + ec.message());
+      p = link.is_absolute() ? link.string() : (fs::path(p).parent_path() / link).string();
+      continue;
+    }
+    if (S_ISREG(st.st_mode)) return {Target::Regular, p};
+    if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) return {Target::Stream, p};
+    if (S_ISDIR(st.st_mode)) throw Error(path + ": is a folder, expected a file name");
+    if (S_ISSOCK(st.st_mode)) throw Error(path + ": is a socket; an output must be a file, a device or a FIFO");
+    if (S_ISBLK(st.st_mode)) throw Error(path + ": is a block device; refusing to write over it");
+    throw Error(path + ": is not a file, a device or a FIFO");
+  }
+}
+
+// The folder of a file target must exist and be writable.
+void check_folder(const std::string& path, const std::string& target) {
+  namespace fs = std::filesystem;
+  const fs::path t(target);
+  if (t.filename().empty()) throw Error(path + ": not a file name");
+  const fs::path folder = t.has_parent_path() ? t.parent_path() : fs::path(".");
+  if (!is_directory(folder.string())) throw Error(path + ": folder " + folder.string() + " does not exist");
+  if (::access(folder.c_str(), W_OK) != 0) fail_errno(path, "cannot write here: ");
+}
+
+// Opens a device or FIFO for writing, never creating or replacing it. A
+// FIFO's open waits for its reader, as cp's does.
+int open_stream(const std::string& path, const std::string& target) {
+  const int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) fail_errno(path, "cannot open for writing: ");
+  return fd;
+}
+
+void write_all(int fd, std::string_view bytes, const std::string& path) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t put = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (put < 0 && errno == EINTR) continue;
+    if (put < 0) fail_errno(path, "write failed: ");
+    done += static_cast<size_t>(put);
+  }
+}
+
+}  // namespace
+
+std::string output_target(const std::string& path) {
+  if (path == "-" || path.empty()) return path;
+  return resolve(path, OutputUse::Stream).path;
+}
+
+void check_output(const std::string& path, OutputUse use) {
+  const Target t = resolve(path, use);
+  switch (t.kind) {
+    case Target::Stdout:
+      return;
+    case Target::Stream:
+      if (::access(t.path.c_str(), W_OK) != 0) fail_errno(path, "cannot write: ");
+      return;
+    case Target::Regular:
+    case Target::Missing:
+      check_folder(path, t.path);
+      return;
+  }
+}
+
+void write_output(const std::string& path, std::string_view bytes, OutputUse use) {
+  const Target t = resolve(path, use);
+  switch (t.kind) {
+    case Target::Stdout: {
+      std::fflush(stdout);
+      write_all(STDOUT_FILENO, bytes, "standard output");
+      return;
+    }
+    case Target::Stream: {
+      const int fd = open_stream(path, t.path);
+      try {
+        write_all(fd, bytes, path);
+      } catch (...) {
+        ::close(fd);
+        throw;
+      }
+      if (::close(fd) != 0) fail_errno(path, "write failed: ");
+      return;
+    }
+    case Target::Regular:
+    case Target::Missing:
+      check_folder(path, t.path);
+      write_file_atomic(t.path, bytes);
+      return;
+  }
+}
+
+OutputFile::OutputFile(const std::string& path, std::string_view initial, OutputUse use) : path_(path) {
+  const Target t = resolve(path, use);
+  if (t.kind == Target::Stdout) {
+    file_ = stdout;
+    owned_ = false;
+  } else if (t.kind == Target::Stream) {
+    const int fd = open_stream(path, t.path);
+    file_ = ::fdopen(fd, "w");
+    if (file_ == nullptr) {
+      ::close(fd);
+      fail_errno(path, "cannot open for writing: ");
+    }
+  } else {
+    check_folder(path, t.path);
+    write_file_atomic(t.path, initial);  // what a resumed run keeps, in place at once
+    initial = {};
+    file_ = std::fopen(t.path.c_str(), "a");
+    if (file_ == nullptr) fail_errno(path, "cannot open for writing: ");
+    regular_ = true;
+  }
+  if (!initial.empty()) line(initial.substr(0, initial.size() - (initial.back() == '\n' ? 1 : 0)));
+}
+
+OutputFile::~OutputFile() {
+  if (file_ != nullptr && owned_) std::fclose(file_);
+}
+
+void OutputFile::line(std::string_view text) {
+  if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fputc('\n', file_) == EOF ||
+      std::fflush(file_) != 0) {
+    fail_errno(path_, "write failed: ");
+  }
+}
+
+void OutputFile::close() {
+  if (file_ == nullptr) return;
+  bool ok = std::fflush(file_) == 0;
+  if (ok && regular_) ok = ::fsync(::fileno(file_)) == 0;  // a FIFO or a device has no disk to flush to
+  const int err = errno;
+  const bool closed = !owned_ || std::fclose(file_) == 0;
+  file_ = nullptr;
+  if (!ok || !closed) {
+    errno = ok ? errno : err;
+    fail_errno(path_, "write failed: ");
   }
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 // Whole-file reads and atomic writes. Every error names the file.
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -21,9 +22,59 @@ void read_file_range(const std::string& path, uint64_t offset, void* dst, size_t
 // temporary file, which the next successful write of path removes).
 void write_file_atomic(const std::string& path, std::string_view bytes);
 
-// Checks, before long work, that path could be written: its folder exists
-// and is writable, and path is not a folder. Throws Error naming path.
-void check_writable(const std::string& path);
+// Every output of the program goes through write_output (or OutputFile for
+// a file written line by line), whatever the path names:
+//   a regular file, or a path that does not exist yet: written atomically
+//     (write_file_atomic);
+//   a symbolic link: its final target is written, atomically beside the
+//     target; the link stays a link;
+//   a character device or a FIFO: written through in one sequential
+//     stream, as cp and tee do; it is never replaced;
+//   "-": standard output, for outputs that are streams; a usage error for
+//     outputs that must be files;
+//   a folder, a socket or a block device: refused.
+// docs/reliability.md states the rules with their cases.
+enum class OutputUse {
+  File,    // a checkpoint or a figure: "-" is refused
+  Stream,  // metrics, JSON results, converted data: "-" is standard output
+};
+
+// Writes bytes to path by the rules above. Error (or UsageError for "-")
+// naming path and the reason.
+void write_output(const std::string& path, std::string_view bytes, OutputUse use);
+
+// Checks, before long work, that path could be written by the same rules:
+// the folder of a file (or of a link's target) exists and is writable, a
+// device or FIFO is writable, and nothing refused is named. Throws Error
+// naming path (UsageError for "-" as a file).
+void check_output(const std::string& path, OutputUse use = OutputUse::File);
+
+// An output written line by line (train --metrics), by the same rules:
+// a file (or a link's target) starts with `initial` and is appended to; a
+// stream gets `initial` and then each line.
+class OutputFile {
+ public:
+  OutputFile(const std::string& path, std::string_view initial, OutputUse use);
+  ~OutputFile();
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  // Writes a line and flushes it; Error naming the path on failure.
+  void line(std::string_view text);
+  // Flushes (to disk, for a file) and closes; Error naming the path.
+  void close();
+  // Whether the output is a regular file (which can be read back).
+  bool is_file() const { return regular_; }
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  bool regular_ = false, owned_ = true;
+};
+
+// The file a path writes to: the final target of a symbolic link (which
+// need not exist yet), else the path itself.
+std::string output_target(const std::string& path);
 
 bool is_directory(const std::string& path);
 bool file_exists(const std::string& path);

@@ -311,7 +311,7 @@ void save(const Figure& figure, const std::string& stem) {
   plsexit(on_plplot_error);
   for (const auto& [device, ext] : {std::pair{"pngcairo", ".png"}, std::pair{"svgcairo", ".svg"}}) {
     const std::string path = stem + ext;
-    check_writable(path);
+    check_output(path);
     // PLplot writes its file itself: draw into a private name, then publish
     // the bytes atomically.
     const std::string scratch = fmt::format("{}.plot-{}{}", stem, ::getpid(), ext);
@@ -320,7 +320,7 @@ void save(const Figure& figure, const std::string& stem) {
       const std::string bytes = read_file(scratch);
       std::filesystem::remove(scratch);
       if (bytes.empty()) throw Error(path + ": the plot came out empty");
-      write_file_atomic(path, bytes);
+      write_output(path, bytes, OutputUse::File);
     } catch (...) {
       std::error_code ec;
       std::filesystem::remove(scratch, ec);

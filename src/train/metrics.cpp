@@ -18,10 +18,11 @@ namespace mnist {
 using nlohmann::json;
 
 MetricsLog::MetricsLog(const std::string& path, int resume_epoch, int64_t resume_step) : path_(path) {
-  check_writable(path);
+  check_output(path, OutputUse::Stream);
   std::string kept;
-  if (resume_step > 0 && file_exists(path)) {
-    std::istringstream lines(read_file(path));
+  const std::string target = output_target(path);
+  if (resume_step > 0 && path != "-" && file_exists(target)) {
+    std::istringstream lines(read_file(target));
     for (std::string line; std::getline(lines, line);) {
       const json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
       // Skip lines cut short by a crash, or not ours.
@@ -33,28 +34,14 @@ MetricsLog::MetricsLog(const std::string& path, int resume_epoch, int64_t resume
       if (at < (step ? resume_step : resume_epoch)) kept += line + "\n";
     }
   }
-  write_file_atomic(path, kept);
-  file_ = std::fopen(path.c_str(), "a");
-  if (file_ == nullptr) throw Error(path + ": cannot open for writing: " + std::strerror(errno));
+  out_ = std::make_unique<OutputFile>(path, kept, OutputUse::Stream);
 }
 
-MetricsLog::~MetricsLog() {
-  if (file_ != nullptr) std::fclose(file_);
-}
+MetricsLog::~MetricsLog() = default;
 
-void MetricsLog::close() {
-  const bool ok = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
-  const int err = errno;
-  const bool closed = std::fclose(file_) == 0;
-  file_ = nullptr;
-  if (!ok || !closed) throw Error(path_ + ": write failed: " + std::strerror(ok ? errno : err));
-}
+void MetricsLog::close() { out_->close(); }
 
-void MetricsLog::write(const std::string& line) {
-  if (std::fputs(line.c_str(), file_) < 0 || std::fputc('\n', file_) == EOF || std::fflush(file_) != 0) {
-    throw Error(path_ + ": write failed: " + std::strerror(errno));
-  }
-}
+void MetricsLog::write(const std::string& line) { out_->line(line); }
 
 void MetricsLog::step(const StepEvent& e) {
   write(json{{"event", "step"},

@@ -7,13 +7,15 @@
 //   {"event":"final","diverged":true,"steps":S,"loss":L,"seconds":T}
 // The final record ends a finished run: its test-set result, or the step at
 // which training diverged (loss null when it was not a number).
-// Lines are flushed as they are written. A resumed run keeps the records
+// Lines are flushed as they are written. The path may be a file, a link, a
+// device, a FIFO or "-" for standard output (io/file.h). A resumed run keeps the records
 // from before its resume point and drops any written after it, so the file
 // ends up as if the run had never stopped.
-#include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "io/file.h"
 #include "train/trainer.h"
 
 namespace mnist {
@@ -58,7 +60,7 @@ class MetricsLog {
  private:
   void write(const std::string& line);
   std::string path_;
-  std::FILE* file_ = nullptr;
+  std::unique_ptr<OutputFile> out_;
 };
 
 }  // namespace mnist

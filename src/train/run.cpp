@@ -17,7 +17,8 @@ RunPlan plan_new_run(const TrainConfig& config, const std::string& save, int thr
   plan.save = save;
   plan.threads = threads;
   plan.stop_at = stop_at;
-  if (!save.empty()) check_writable(save);
+  if (save == "-") throw UsageError("--save: a checkpoint cannot go to standard output; give a file name");
+  if (!save.empty()) check_output(save, OutputUse::File);
   if (stop_at < 0) throw UsageError(fmt::format("--steps: must be >= 0, got {}", stop_at));
   if (threads < 0) throw UsageError(fmt::format("--threads: must be >= 0, got {}", threads));
   return plan;
