@@ -117,12 +117,7 @@ void prepare_out_dir(const std::string& out) {
 // The grid's data: loaded once, cut to --train-samples, checked to fit the model.
 DataSplits load_grid_data(CompareSpec& spec) {
   if (file_exists(spec.base.data)) fmt::print("loading mnist dataset from {} ......\n", spec.base.data);
-  DataSplits data = load_data(spec.base.data);
-  if (spec.train_samples > data.train.count) {
-    throw UsageError(fmt::format("--train-samples: the data has {} training samples, asked for {}", data.train.count,
-                                 spec.train_samples));
-  }
-  if (spec.train_samples > 0) data.train = data.train.head(spec.train_samples);
+  DataSplits data = load_run_data(spec.base.data, spec.train_samples);
   spec.train_samples = data.train.count;
   new_network(spec.base.model, 0, data, spec.base.data);  // the images fit the model, before any run
   return data;

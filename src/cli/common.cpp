@@ -9,8 +9,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
-#include <functional>
 
 #include "nn/models.h"
 #include "util/error.h"
@@ -46,32 +46,31 @@ CLI::Option* add_threads_option(CLI::App* cmd, int& threads) {
 
 namespace {
 
-// "(sgd 0.01; adadelta 1; adam, adamw 0.001)": each row's default of a
-// value, rows with the same default together, the most common one last as
-// "others" when there are more than three rows.
-template <class Row>
-std::string defaults_text(const std::vector<const Row*>& rows, const std::function<std::string(const Row&)>& value) {
+// Each row's default of a value, as (row name, text).
+using Defaults = std::vector<std::pair<std::string, std::string>>;
+
+// "(sgd 0.01; adadelta 1; adam, adamw 0.001)": rows with the same default
+// together; the most common default last, as "others", when more than two
+// rows share it.
+std::string defaults_text(const Defaults& defaults) {
   std::vector<std::pair<std::string, std::vector<std::string>>> groups;  // value, rows
-  for (const Row* row : rows) {
-    const std::string v = value(*row);
-    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == v; });
-    if (it == groups.end()) {
-      groups.push_back({v, {row->name}});
-    } else {
-      it->second.push_back(row->name);
-    }
+  for (const auto& [name, value] : defaults) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == value; });
+    if (it == groups.end()) it = groups.insert(groups.end(), {value, {}});
+    it->second.push_back(name);
   }
-  if (groups.size() == 1 && (groups[0].first.empty() || rows.size() > 2)) {
+  if (groups.size() == 1 && (groups[0].first.empty() || defaults.size() > 2)) {
     return groups[0].first.empty() ? "" : "(" + groups[0].first + ")";
   }
   const auto most = std::max_element(groups.begin(), groups.end(),
                                      [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
+  const bool others = most->second.size() > 2;
   std::string out;
   for (auto it = groups.begin(); it != groups.end(); ++it) {
-    if (it == most && most->second.size() > 2) continue;
+    if (it == most && others) continue;
     out += fmt::format("{}{} {}", out.empty() ? "" : "; ", fmt::join(it->second, ", "), it->first);
   }
-  if (most->second.size() > 2) out += fmt::format("; others {}", most->first);
+  if (others) out += fmt::format("; others {}", most->first);
   return "(" + out + ")";
 }
 
@@ -85,68 +84,34 @@ std::string value_text(const Hyper& h) {
 // One flag for a key that rows share, writing into values.
 CLI::Option* add_hyper_flag(CLI::App* cmd, const Hyper& h, HyperValues& values, const std::string& help) {
   const std::string key = h.key, flag = flag_of(key);
-  switch (h.kind) {
-    case Hyper::Kind::Switch:
-      return cmd->add_flag_callback(flag, [&values, key] { values.set(key, 1.0); }, help);
-    case Hyper::Kind::Pair:
-      return cmd
-          ->add_option_function<std::vector<double>>(
-              flag, [&values, key](const std::vector<double>& v) { values.set(key, v); }, help)
-          ->expected(2)
-          ->type_name("X Y");
-    case Hyper::Kind::List:
-      return cmd
-          ->add_option_function<std::vector<double>>(
-              flag, [&values, key](const std::vector<double>& v) { values.set(key, v); }, help)
-          ->delimiter(',')
-          ->type_name("LIST");
-    case Hyper::Kind::Integer:
-      return cmd->add_option_function<double>(flag, [&values, key](double v) { values.set(key, v); }, help)
-          ->type_name("INT");
-    case Hyper::Kind::Real:
-      break;
+  if (h.kind == Hyper::Kind::Switch) return cmd->add_flag_callback(flag, [&values, key] { values.set(key, 1.0); }, help);
+  if (h.kind == Hyper::Kind::Pair || h.kind == Hyper::Kind::List) {
+    CLI::Option* opt = cmd->add_option_function<std::vector<double>>(
+        flag, [&values, key](const std::vector<double>& v) { values.set(key, v); }, help);
+    return h.kind == Hyper::Kind::Pair ? opt->expected(2)->type_name("X Y") : opt->delimiter(',')->type_name("LIST");
   }
   return cmd->add_option_function<double>(flag, [&values, key](double v) { values.set(key, v); }, help)
-      ->type_name("X");
+      ->type_name(h.kind == Hyper::Kind::Integer ? "INT" : "X");
 }
 
-// The flags of every key in the rows, in the order they first appear.
+// The flags of every key in the rows, each once, in the order it first
+// appears, its help listing the default of every row that has it.
 template <class Row>
 std::vector<CLI::Option*> add_hyper_flags(CLI::App* cmd, const std::vector<Row>& registry, HyperValues& values) {
-  std::vector<std::string> keys;
+  std::vector<std::pair<const Hyper*, Defaults>> keys;
   for (const Row& row : registry) {
     for (const Hyper& h : row.hypers) {
-      if (std::find(keys.begin(), keys.end(), h.key) == keys.end()) keys.emplace_back(h.key);
+      auto it = std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return std::strcmp(k.first->key, h.key) == 0; });
+      if (it == keys.end()) it = keys.insert(keys.end(), {&h, {}});
+      it->second.emplace_back(row.name, value_text(h));
     }
   }
   std::vector<CLI::Option*> options;
-  for (const std::string& key : keys) {
-    std::vector<const Row*> rows;
-    const Hyper* first = nullptr;
-    for (const Row& row : registry) {
-      for (const Hyper& h : row.hypers) {
-        if (key != h.key) continue;
-        rows.push_back(&row);
-        if (first == nullptr) first = &h;
-      }
-    }
-    const std::string defaults = defaults_text<Row>(rows, [&](const Row& row) {
-      for (const Hyper& h : row.hypers) {
-        if (key == h.key) return value_text(h);
-      }
-      return std::string();
-    });
-    const std::string help = defaults.empty() ? first->help : fmt::format("{} {}", first->help, defaults);
-    options.push_back(add_hyper_flag(cmd, *first, values, help));
+  for (const auto& [h, defaults] : keys) {
+    const std::string text = defaults_text(defaults);
+    options.push_back(add_hyper_flag(cmd, *h, values, text.empty() ? h->help : fmt::format("{} {}", h->help, text)));
   }
   return options;
-}
-
-template <class Row>
-std::vector<const Row*> all_rows(const std::vector<Row>& registry) {
-  std::vector<const Row*> rows;
-  for (const Row& row : registry) rows.push_back(&row);
-  return rows;
 }
 
 }  // namespace
@@ -169,10 +134,9 @@ std::vector<CLI::Option*> add_optimizer_options(CLI::App* cmd, OptimizerConfig& 
   std::vector<CLI::Option*> options;
   if (with_name_and_lr) {
     options.push_back(add_optimizer_name_option(cmd, o.name));
-    const std::string lrs = defaults_text<OptimizerRow>(all_rows(optimizer_registry()), [](const OptimizerRow& r) {
-      return fmt::format("{:g}", r.lr);
-    });
-    options.push_back(add_optional(cmd, "--lr", o.lr, "Learning rate " + lrs));
+    Defaults lrs;
+    for (const OptimizerRow& row : optimizer_registry()) lrs.emplace_back(row.name, fmt::format("{:g}", row.lr));
+    options.push_back(add_optional(cmd, "--lr", o.lr, "Learning rate " + defaults_text(lrs)));
   }
   for (CLI::Option* opt : add_hyper_flags(cmd, optimizer_registry(), o.hypers)) options.push_back(opt);
   options.push_back(cmd->add_flag_callback(

@@ -298,7 +298,11 @@ OutputFile::OutputFile(const std::string& path, std::string_view initial, Output
     if (file_ == nullptr) fail_errno(path, "cannot open for writing: ");
     regular_ = true;
   }
-  if (!initial.empty()) line(initial.substr(0, initial.size() - (initial.back() == '\n' ? 1 : 0)));
+  put(initial);
+}
+
+void OutputFile::put(std::string_view text) {
+  if (std::fwrite(text.data(), 1, text.size(), file_) != text.size()) fail_errno(path_, "write failed: ");
 }
 
 OutputFile::~OutputFile() {
@@ -306,10 +310,8 @@ OutputFile::~OutputFile() {
 }
 
 void OutputFile::line(std::string_view text) {
-  if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fputc('\n', file_) == EOF ||
-      std::fflush(file_) != 0) {
-    fail_errno(path_, "write failed: ");
-  }
+  put(text);
+  if (std::fputc('\n', file_) == EOF || std::fflush(file_) != 0) fail_errno(path_, "write failed: ");
 }
 
 void OutputFile::close() {

@@ -63,10 +63,10 @@ class OutputFile {
   void line(std::string_view text);
   // Flushes (to disk, for a file) and closes; Error naming the path.
   void close();
-  // Whether the output is a regular file (which can be read back).
-  bool is_file() const { return regular_; }
 
  private:
+  void put(std::string_view text);
+
   std::string path_;
   std::FILE* file_ = nullptr;
   bool regular_ = false, owned_ = true;

@@ -13,20 +13,19 @@
 namespace mnist {
 
 Optimizer::Optimizer(const OptimizerConfig& config, std::vector<ParamTensor> tensors)
-    : config_(config), tensors_(std::move(tensors)) {
+    : config_(config), tensors_(std::move(tensors)), decay_(optimizer_row(config.name).decay) {
   for (const auto& t : tensors_) size_ = std::max(size_, t.offset + t.size);
 }
 
 void Optimizer::step(std::span<float> params, std::span<const float> grads, double lr, const Reevaluate*) {
   MNIST_ASSERT(params.size() >= size_ && grads.size() >= size_);
-  const WeightDecay decay = optimizer_row(config_.name).decay;
-  const double wd = decay == WeightDecay::None ? 0.0 : config_.get("weight_decay");
+  const double wd = decay_ == WeightDecay::None ? 0.0 : config_.get("weight_decay");
   const float* g = grads.data();
-  if (decay == WeightDecay::L2 && wd != 0) {
+  if (decay_ == WeightDecay::L2 && wd != 0) {
     decayed_.resize(size_);
     add_weight_decay(params, grads, decayed_, tensors_, wd, config_.decay_biases);
     g = decayed_.data();
-  } else if (decay == WeightDecay::Decoupled) {
+  } else if (decay_ == WeightDecay::Decoupled) {
     decay_weights(params, tensors_, lr, wd, config_.decay_biases);
   }
   for (const auto& t : tensors_) update(params.data(), g, t.offset, t.offset + t.size, lr);

@@ -46,6 +46,13 @@ struct StateBuffer {
   std::vector<float>* data;  // parallel to the parameter block
 };
 
+// How a row's weight_decay is applied, by the base class, before update().
+enum class WeightDecay {
+  None,       // the optimizer has no weight decay
+  L2,         // g = g + wd * p        (torch.optim's weight_decay)
+  Decoupled,  // p = p * (1 - lr * wd) (AdamW's)
+};
+
 // Recomputes the loss and the gradient at the current parameters, on the
 // same batch, into the gradient block the optimizer was given (PyTorch's
 // closure). Optimizers that search along a direction (LBFGS) call it.
@@ -80,14 +87,8 @@ class Optimizer {
   int64_t steps_ = 0;
 
  private:
+  WeightDecay decay_;           // the row's, looked up once
   std::vector<float> decayed_;  // the gradient with L2 weight decay added
-};
-
-// How a row's weight_decay is applied, by the base class, before update().
-enum class WeightDecay {
-  None,       // the optimizer has no weight decay
-  L2,         // g = g + wd * p        (torch.optim's weight_decay)
-  Decoupled,  // p = p * (1 - lr * wd) (AdamW's)
 };
 
 // One registry row.

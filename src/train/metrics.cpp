@@ -18,7 +18,6 @@ namespace mnist {
 using nlohmann::json;
 
 MetricsLog::MetricsLog(const std::string& path, int resume_epoch, int64_t resume_step) : path_(path) {
-  check_output(path, OutputUse::Stream);
   std::string kept;
   const std::string target = output_target(path);
   if (resume_step > 0 && path != "-" && file_exists(target)) {

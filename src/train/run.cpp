@@ -25,7 +25,6 @@ RunPlan plan_new_run(const TrainConfig& config, const std::string& save, int thr
 }
 
 RunPlan plan_resume(const std::string& checkpoint, const ResumeChanges& changes) {
-  RunPlan plan;
   auto saved = std::make_shared<SavedModel>(load_model(checkpoint));
   ResumePoint point = read_resume_point(*saved);
   TrainConfig& config = point.config;
@@ -33,7 +32,7 @@ RunPlan plan_resume(const std::string& checkpoint, const ResumeChanges& changes)
   if (changes.log_every) config.log_every = *changes.log_every;
   if (changes.checkpoint_every) config.checkpoint_every = *changes.checkpoint_every;
   if (changes.metrics) config.metrics = *changes.metrics;
-  plan = plan_new_run(config, changes.save.value_or(checkpoint), changes.threads, changes.stop_at);
+  RunPlan plan = plan_new_run(config, changes.save.value_or(checkpoint), changes.threads, changes.stop_at);
   plan.position = point.state;
   plan.position_step = point.step;
   plan.plateau = point.plateau;
@@ -55,6 +54,19 @@ DataSplits load_data_for(const std::string& path, const InputScaling& model_scal
     }
   }
   data.scaling = model_scaling;
+  return data;
+}
+
+DataSplits load_run_data(const std::string& path, int train_samples, const InputScaling* scaling) {
+  if (train_samples < 0) {
+    throw UsageError(fmt::format("--train-samples: must be 0 (all) or a count, got {}", train_samples));
+  }
+  DataSplits data = scaling ? load_data_for(path, *scaling) : load_data(path);
+  if (train_samples > data.train.count) {
+    throw UsageError(fmt::format("--train-samples: the data has {} training samples, asked for {}", data.train.count,
+                                 train_samples));
+  }
+  if (train_samples > 0) data.train = data.train.head(train_samples);
   return data;
 }
 
@@ -87,18 +99,11 @@ struct Start {
   Network<float> network;
 };
 
+// The caller's data as it is, or the plan's, loaded.
 std::shared_ptr<const DataSplits> data_for(const RunPlan& plan, std::shared_ptr<const DataSplits> given,
                                            const InputScaling* scaling) {
   if (given) return given;
-  DataSplits data = scaling ? load_data_for(plan.config.data, *scaling) : load_data(plan.config.data);
-  if (plan.train_samples > 0) {
-    if (plan.train_samples > data.train.count) {
-      throw UsageError(fmt::format("--train-samples: the data has {} training samples, asked for {}",
-                                   data.train.count, plan.train_samples));
-    }
-    data.train = data.train.head(plan.train_samples);
-  }
-  return std::make_shared<const DataSplits>(std::move(data));
+  return std::make_shared<const DataSplits>(load_run_data(plan.config.data, plan.train_samples, scaling));
 }
 
 Start starting_point(const RunPlan& plan, std::shared_ptr<const DataSplits> given,

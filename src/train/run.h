@@ -32,7 +32,7 @@ struct RunPlan {
   std::string save;       // checkpoint written every checkpoint_every steps, at a stop and at the end ("": none)
   int threads = 0;        // worker threads (0: every core); the results do not depend on it
   int64_t stop_at = 0;    // stop, and save, once this many steps are taken in all (0: run to the end)
-  int train_samples = 0;  // train on the first N training samples (0: all)
+  int train_samples = 0;  // train on the first N training samples (0: all), when the run loads its data
   TrainOptions options;   // epoch evaluations, divergence checks
   // Where the run starts: zero for a new run, else the resumed checkpoint's
   // position, its step count, its schedule state and the file as it was read.
@@ -127,6 +127,11 @@ class TrainingRun {
 
 // Data that the caller keeps alive (compare's grid shares one copy).
 std::shared_ptr<const DataSplits> borrow(const DataSplits& data);
+
+// A run's data: path's, mapped onto `scaling` when the weights come from a
+// file (load_data_for), with the training split cut to its first
+// train_samples (0: all; UsageError naming --train-samples past the end).
+DataSplits load_run_data(const std::string& path, int train_samples, const InputScaling* scaling = nullptr);
 
 // Loads data and, for course-JSON floats, maps them onto the scaling the
 // model expects (a model trained on [0,1] inputs evaluated on [-1,1] data).
