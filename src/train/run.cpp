@@ -19,6 +19,7 @@ RunPlan plan_new_run(const TrainConfig& config, const std::string& save, int thr
   plan.stop_at = stop_at;
   if (save == "-") throw UsageError("--save: a checkpoint cannot go to standard output; give a file name");
   if (!save.empty()) check_output(save, OutputUse::File);
+  if (!plan.config.metrics.empty()) check_output(plan.config.metrics, OutputUse::Stream);
   if (stop_at < 0) throw UsageError(fmt::format("--steps: must be >= 0, got {}", stop_at));
   if (threads < 0) throw UsageError(fmt::format("--threads: must be >= 0, got {}", threads));
   return plan;
