@@ -302,6 +302,7 @@ OutputFile::OutputFile(const std::string& path, std::string_view initial, Output
 }
 
 void OutputFile::put(std::string_view text) {
+  if (text.empty()) return;  // fwrite's buffer must not be null, even for 0 bytes
   if (std::fwrite(text.data(), 1, text.size(), file_) != text.size()) fail_errno(path_, "write failed: ");
 }
 
