@@ -128,7 +128,7 @@ TEST(Cli, UsageErrorsExitTwoWithOneLine) {
   expect_usage_error("train --threads -1", "--threads");
   expect_usage_error("train --log-every 0", "--log-every");
   expect_usage_error("train --model resnet", "--model");
-  expect_usage_error("train --optimizer lbfgs", "--optimizer");
+  expect_usage_error("train --optimizer shampoo", "--optimizer");
   expect_usage_error("train --nesterov", "--nesterov");
   expect_usage_error("train --momentum -0.1", "--momentum");
   expect_usage_error("eval", "MODEL");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <tuple>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -161,40 +162,62 @@ struct Convergence {
   int rosenbrock_steps;
 };
 
+// Runs an optimizer on a 2-D function from a start point: each step gets
+// the gradient there and a closure that evaluates it again (LBFGS's).
+template <class F>
+std::vector<float> minimise(Optimizer& opt, F f, std::vector<float> p, double lr, int steps) {
+  std::vector<float> g(2);
+  auto evaluate = [&] {
+    const auto [value, gx, gy] = f(p[0], p[1]);
+    g = {gx, gy};
+    return value;
+  };
+  for (int i = 0; i < steps; ++i) {
+    const Closure closure{evaluate(), evaluate};
+    opt.step(p, g, lr, &closure);
+  }
+  std::vector<float> out(2);
+  opt.eval_point(p, out);  // the average, for optimizers that average
+  return out;
+}
+
 TEST(Convergence, EveryOptimizerMinimisesParabolaAndRosenbrock) {
   const Convergence table[] = {
       {"sgd", 0.09, 0.001, 20000},   {"momentum", 0.02, 2e-4, 20000},
       {"adagrad", 0.9, 0.5, 20000},  {"rmsprop", 0.01, 3e-4, 20000},
       {"adadelta", 0.15, 0.03, 20000}, {"adam", 0.05, 0.01, 20000},
-      {"adamw", 0.05, 0.01, 20000},
+      {"adamw", 0.05, 0.01, 20000},  {"nadam", 0.05, 0.01, 20000},
+      {"radam", 0.05, 0.01, 20000},  {"adamax", 0.1, 0.02, 20000},
+      {"asgd", 0.09, 0.001, 20000},  {"rprop", 0.01, 0.01, 3000},
+      {"lbfgs", 1, 1, 200},          {"adafactor", 0.1, 0.01, 20000},
+      {"muon", 0.05, 0.01, 20000},   {"lion", 0.003, 0.001, 20000},
+      {"sgd-schedulefree", 0.05, 0.002, 60000}, {"adamw-schedulefree", 0.05, 0.01, 20000},
+      {"prodigy", 1, 1, 20000},      {"dog", 1, 1, 20000},
   };
   const std::vector<ParamTensor> tensors = {{"xy", {2}, 0, 2, false}};
   for (const std::string& name : optimizer_names()) {
     EXPECT_TRUE(std::any_of(std::begin(table), std::end(table), [&](const Convergence& c) { return name == c.optimizer; }))
         << name << " has no row here";
   }
+  // f = (x^2 + 10 y^2) / 2 from (3, -2): minimum 0 at the origin.
+  auto parabola = [](float x, float y) {
+    return std::tuple{0.5 * (x * x + 10.0 * y * y), x, 10 * y};
+  };
+  // f = (1 - x)^2 + 100 (y - x^2)^2 from (-1.5, 2): minimum 0 at (1, 1).
+  auto rosenbrock = [](float x, float y) {
+    return std::tuple{(1.0 - x) * (1.0 - x) + 100.0 * (y - x * x) * (y - x * x),
+                      -2 * (1 - x) - 400 * x * (y - x * x), 200 * (y - x * x)};
+  };
   for (const auto& row : table) {
     SCOPED_TRACE(row.optimizer);
     OptimizerConfig config;
     config.name = row.optimizer;
-    if (config.name == "adamw") config.set("weight_decay", 0.0);
-    // f = (x^2 + 10 y^2) / 2 from (3, -2): minimum 0 at the origin.
-    config.lr = row.parabola_lr;
+    if (config.name == "adamw" || config.name == "muon") config.set("weight_decay", 0.0);
     auto opt = make_optimizer(config, tensors);
-    std::vector<float> p = {3.0f, -2.0f}, g(2);
-    for (int i = 0; i < 3000; ++i) {
-      g = {p[0], 10 * p[1]};
-      opt->step(p, g, *config.lr);
-    }
+    auto p = minimise(*opt, parabola, {3.0f, -2.0f}, row.parabola_lr, 3000);
     EXPECT_LT(std::hypot(p[0], p[1]), 1e-2) << "parabola ends at " << p[0] << ", " << p[1];
-    // f = (1 - x)^2 + 100 (y - x^2)^2 from (-1.5, 2): minimum 0 at (1, 1).
-    config.lr = row.rosenbrock_lr;
     opt = make_optimizer(config, tensors);
-    p = {-1.5f, 2.0f};
-    for (int i = 0; i < row.rosenbrock_steps; ++i) {
-      g = {-2 * (1 - p[0]) - 400 * p[0] * (p[1] - p[0] * p[0]), 200 * (p[1] - p[0] * p[0])};
-      opt->step(p, g, *config.lr);
-    }
+    p = minimise(*opt, rosenbrock, {-1.5f, 2.0f}, row.rosenbrock_lr, row.rosenbrock_steps);
     EXPECT_LT(std::hypot(p[0] - 1, p[1] - 1), 5e-2) << "rosenbrock ends at " << p[0] << ", " << p[1];
   }
 }

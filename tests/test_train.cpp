@@ -168,10 +168,9 @@ TEST(PyTorchParity, ThirtyCnnStepsFollowPyTorchForEveryOptimizer) {
     SavedModel init = load_model(std::string(MNIST_FIXTURES) + "/" + fixture["init"].get<std::string>());
     TrainConfig config;
     config.optimizer.name = name;
+    // Every option the fixture gives, by the registry's keys.
+    config.optimizer.hypers = hypers_from_json(fixture["options"][name], optimizer_row(name).hypers, {"lr"});
     config.optimizer.lr = fixture["options"][name]["lr"].get<double>();
-    if (fixture["options"][name].contains("eps")) {
-      config.optimizer.set("eps", fixture["options"][name]["eps"].get<double>());
-    }
     config.batch_size = batch;
     config.shuffle = false;  // batches in file order, as the fixture's
     config.steps = steps;

@@ -15,6 +15,8 @@ namespace mnist {
 namespace {
 
 constexpr const char* kFormat = "mnist-cpp-checkpoint/1";
+// The weights an averaging optimizer trains from ("optim.train_params.<tensor>").
+constexpr const char* kTrainParams = "train_params";
 
 std::string float_text(float v) { return fmt::format("{}", v); }
 
@@ -57,19 +59,38 @@ void save_checkpoint(const std::string& path, const Network<float>& network,
       {"input_offset", float_text(scaling.offset)},
   });
   std::vector<TensorRef> tensors;
-  const auto params = network.params();
+  std::span<const float> params = network.params();
+  // An optimizer that averages its iterates is saved at its average; the
+  // point it trains from goes with its state.
+  std::vector<float> averaged;
+  if (optimizer != nullptr && optimizer->has_eval_point()) {
+    averaged.resize(params.size());
+    optimizer->eval_point(params, averaged);
+  }
+  const std::span<const float> weights = averaged.empty() ? params : std::span<const float>(averaged);
   for (const auto& t : network.tensors()) {
-    tensors.push_back({t.name, t.shape, params.subspan(t.offset, t.size)});
+    tensors.push_back({t.name, t.shape, weights.subspan(t.offset, t.size)});
   }
   if (optimizer != nullptr) {
     meta["optim.name"] = optimizer->name();
     meta["optim.steps"] = std::to_string(optimizer->steps());
+    auto per_tensor = [&](const std::string& buffer, std::span<const float> data) {
+      for (const auto& t : network.tensors()) {
+        tensors.push_back({"optim." + buffer + "." + t.name, t.shape, data.subspan(t.offset, t.size)});
+      }
+    };
+    if (!averaged.empty()) per_tensor(kTrainParams, params);
     for (const auto& buffer : optimizer->state_buffers()) {
       const std::span<const float> data(*buffer.data);
-      for (const auto& t : network.tensors()) {
-        tensors.push_back({"optim." + buffer.name + "." + t.name, t.shape, data.subspan(t.offset, t.size)});
+      if (buffer.parallel) {
+        per_tensor(buffer.name, data);
+      } else if (!data.empty()) {  // an empty history is left out, and restored empty
+        tensors.push_back({"optim." + buffer.name, {static_cast<int64_t>(data.size())}, data});
       }
     }
+    nlohmann::json scalars = nlohmann::json::object();
+    for (const auto& scalar : optimizer->state_scalars()) scalars[scalar.name] = *scalar.value;
+    if (!scalars.empty()) meta["optim.scalars"] = scalars.dump();
   }
   write_output(path, safetensors_bytes(meta, tensors), OutputUse::File);
 }
@@ -138,7 +159,42 @@ SavedModel parse_model(std::string bytes, const std::string& path) {
   return {std::move(network), scaling, meta, std::move(shared), path};
 }
 
-void restore_optimizer(const SavedModel& saved, Optimizer& optimizer) {
+namespace {
+
+// The optimizer's numbers from "optim.scalars".
+void restore_scalars(const SavedModel& saved, Optimizer& optimizer) {
+  const std::vector<StateScalar> scalars = optimizer.state_scalars();
+  if (scalars.empty()) return;
+  const auto it = saved.metadata.find("optim.scalars");
+  if (it == saved.metadata.end()) throw Error(saved.path + ": missing metadata 'optim.scalars'");
+  const auto j = nlohmann::json::parse(it->second, nullptr, false);
+  if (!j.is_object()) throw Error(saved.path + ": metadata 'optim.scalars' is not a JSON object");
+  for (const auto& scalar : scalars) {
+    if (!j.contains(scalar.name) || !j.at(scalar.name).is_number()) {
+      throw Error(fmt::format("{}: metadata 'optim.scalars' has no number '{}'", saved.path, scalar.name));
+    }
+    *scalar.value = j.at(scalar.name).get<double>();
+  }
+}
+
+// A buffer of its own: the saved size for a resizable one, else its own.
+void restore_block(const SavedModel& saved, const StateBuffer& buffer) {
+  const std::string key = "optim." + buffer.name;
+  if (!saved.file->contains(key)) {
+    if (buffer.resizable) {
+      buffer.data->clear();
+      return;
+    }
+    throw Error(fmt::format("{}: missing optimizer tensor '{}'", saved.path, key));
+  }
+  const std::vector<int64_t>& shape = saved.file->shape(key);
+  if (buffer.resizable && shape.size() == 1) buffer.data->resize(static_cast<size_t>(shape[0]));
+  saved.file->copy_to(key, {static_cast<int64_t>(buffer.data->size())}, *buffer.data);
+}
+
+}  // namespace
+
+void restore_optimizer(const SavedModel& saved, Optimizer& optimizer, std::span<float> params) {
   const auto& meta = saved.metadata;
   const auto name = meta.find("optim.name");
   const auto steps = meta.find("optim.steps");
@@ -148,13 +204,25 @@ void restore_optimizer(const SavedModel& saved, Optimizer& optimizer) {
   if (name->second != optimizer.name()) {
     throw Error(fmt::format("{}: holds {} state, not {}", saved.path, name->second, optimizer.name()));
   }
-  for (const auto& buffer : optimizer.state_buffers()) {
+  auto per_tensor = [&](const std::string& buffer, std::span<float> data) {
     for (const auto& t : optimizer.tensors()) {
-      const std::string key = "optim." + buffer.name + "." + t.name;
+      const std::string key = "optim." + buffer + "." + t.name;
       if (!saved.file->contains(key)) throw Error(fmt::format("{}: missing optimizer tensor '{}'", saved.path, key));
-      saved.file->copy_to(key, t.shape, std::span(*buffer.data).subspan(t.offset, t.size));
+      saved.file->copy_to(key, t.shape, data.subspan(t.offset, t.size));
+    }
+  };
+  if (optimizer.has_eval_point()) {
+    MNIST_ASSERT(params.size() >= optimizer.size());
+    per_tensor(kTrainParams, params);
+  }
+  for (const auto& buffer : optimizer.state_buffers()) {
+    if (buffer.parallel) {
+      per_tensor(buffer.name, *buffer.data);
+    } else {
+      restore_block(saved, buffer);
     }
   }
+  restore_scalars(saved, optimizer);
   try {
     optimizer.set_steps(std::stoll(steps->second));
   } catch (const std::exception&) {

@@ -12,9 +12,14 @@
 // plus whatever the caller adds (the trainer adds its configuration and its
 // position, see train/resume.h). Optimizer state, when saved, is stored as
 // tensors named "optim.<buffer>.<parameter>" (e.g. "optim.exp_avg.conv1.weight")
-// with metadata "optim.name" and "optim.steps".
+// or, for buffers that are not per weight, "optim.<buffer>", with metadata
+// "optim.name", "optim.steps" and "optim.scalars" (a JSON object of the
+// optimizer's numbers). An optimizer that averages its iterates
+// (schedule-free, DoG, ASGD) is saved at its average, which eval and predict
+// then use, with the point it trains from as "optim.train_params.<parameter>".
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "data/dataset.h"
@@ -45,7 +50,10 @@ SavedModel load_model(const std::string& path);
 SavedModel parse_model(std::string bytes, const std::string& what);
 
 // Fills an optimizer (built from the same configuration) with the saved
-// buffers and step count. Error if the file holds another optimizer's state.
-void restore_optimizer(const SavedModel& saved, Optimizer& optimizer);
+// buffers, numbers and step count. For an optimizer that averages its
+// iterates, the file's weights are the average, and params (the network's)
+// are set to the point it trains from. Error if the file holds another
+// optimizer's state.
+void restore_optimizer(const SavedModel& saved, Optimizer& optimizer, std::span<float> params = {});
 
 }  // namespace mnist

@@ -76,40 +76,87 @@ std::string defaults_text(const Defaults& defaults) {
 
 std::string value_text(const Hyper& h) {
   if (h.shown_default != nullptr) return h.shown_default;
-  if (h.kind == Hyper::Kind::Switch) return "off";
+  if (h.kind == Hyper::Kind::Switch) return h.fallback[0] != 0 ? "on" : "off";
+  if (h.kind == Hyper::Kind::Choice) return h.choices.at(static_cast<size_t>(h.fallback[0]));
   if (h.fallback.empty()) return "none";
   return fmt::format("{:g}", fmt::join(h.fallback, " "));
 }
 
-// One flag for a key that rows share, writing into values.
-CLI::Option* add_hyper_flag(CLI::App* cmd, const Hyper& h, HyperValues& values, const std::string& help) {
+// The flags of one key that rows share, writing into values: a switch is
+// --KEY (and --no-KEY where some row has it on by default); a choice takes
+// a name; the others take as many numbers as the rows' largest tuple (each
+// row then checks its own count).
+std::vector<CLI::Option*> add_hyper_flag(CLI::App* cmd, const std::vector<const Hyper*>& rows_hyper,
+                                         HyperValues& values, const std::string& help) {
+  const Hyper& h = *rows_hyper.front();
   const std::string key = h.key, flag = flag_of(key);
-  if (h.kind == Hyper::Kind::Switch) return cmd->add_flag_callback(flag, [&values, key] { values.set(key, 1.0); }, help);
-  if (h.kind == Hyper::Kind::Pair || h.kind == Hyper::Kind::List) {
-    CLI::Option* opt = cmd->add_option_function<std::vector<double>>(
-        flag, [&values, key](const std::vector<double>& v) { values.set(key, v); }, help);
-    return h.kind == Hyper::Kind::Pair ? opt->expected(2)->type_name("X Y") : opt->delimiter(',')->type_name("LIST");
+  if (h.kind == Hyper::Kind::Switch) {
+    std::vector<CLI::Option*> flags = {
+        cmd->add_flag_callback(flag, [&values, key] { values.set(key, 1.0); }, help)};
+    const bool on_somewhere = std::any_of(rows_hyper.begin(), rows_hyper.end(),
+                                          [](const Hyper* r) { return r->fallback[0] != 0; });
+    if (on_somewhere) {
+      flags.push_back(cmd->add_flag_callback("--no-" + flag.substr(2), [&values, key] { values.set(key, 0.0); },
+                                             "Turn " + flag + " off"));
+    }
+    return flags;
   }
-  return cmd->add_option_function<double>(flag, [&values, key](double v) { values.set(key, v); }, help)
-      ->type_name(h.kind == Hyper::Kind::Integer ? "INT" : "X");
+  if (h.kind == Hyper::Kind::Choice) {
+    return {cmd->add_option_function<std::string>(
+                   flag, [&values, &h, key](const std::string& name) { values.set(key, choice_index(h, name)); },
+                   help)
+                ->type_name(fmt::format("{{{}}}", fmt::join(h.choices, ",")))};
+  }
+  if (h.kind == Hyper::Kind::List) {
+    return {cmd->add_option_function<std::vector<double>>(
+                   flag, [&values, key](const std::vector<double>& v) { values.set(key, v); }, help)
+                ->delimiter(',')
+                ->type_name("LIST")};
+  }
+  size_t most = 1;
+  for (const Hyper* r : rows_hyper) most = std::max(most, r->kind == Hyper::Kind::Tuple ? r->fallback.size() : 1);
+  const char* names[] = {"X", "X Y", "X Y Z"};
+  const std::string type = h.kind == Hyper::Kind::Integer ? "INT" : most <= 3 ? names[most - 1] : "X ...";
+  return {cmd->add_option_function<std::vector<double>>(
+                 flag, [&values, key](const std::vector<double>& v) { values.set(key, v); }, help)
+              ->expected(1, static_cast<int>(most))
+              ->type_name(most > 1 && h.kind != Hyper::Kind::Tuple ? "X [Y]" : type)};
 }
 
 // The flags of every key in the rows, each once, in the order it first
 // appears, its help listing the default of every row that has it.
 template <class Row>
 std::vector<CLI::Option*> add_hyper_flags(CLI::App* cmd, const std::vector<Row>& registry, HyperValues& values) {
-  std::vector<std::pair<const Hyper*, Defaults>> keys;
+  struct Key {
+    std::vector<const Hyper*> hypers;
+    Defaults defaults;
+  };
+  std::vector<Key> keys;
   for (const Row& row : registry) {
     for (const Hyper& h : row.hypers) {
-      auto it = std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return std::strcmp(k.first->key, h.key) == 0; });
-      if (it == keys.end()) it = keys.insert(keys.end(), {&h, {}});
-      it->second.emplace_back(row.name, value_text(h));
+      auto it = std::find_if(keys.begin(), keys.end(),
+                             [&](const Key& k) { return std::strcmp(k.hypers.front()->key, h.key) == 0; });
+      if (it == keys.end()) it = keys.insert(keys.end(), Key{});
+      it->hypers.push_back(&h);
+      it->defaults.emplace_back(row.name, value_text(h));
     }
   }
   std::vector<CLI::Option*> options;
-  for (const auto& [h, defaults] : keys) {
-    const std::string text = defaults_text(defaults);
-    options.push_back(add_hyper_flag(cmd, *h, values, text.empty() ? h->help : fmt::format("{} {}", h->help, text)));
+  for (const Key& k : keys) {
+    const std::string text = defaults_text(k.defaults);
+    const std::string help = text.empty() ? k.hypers.front()->help : fmt::format("{} {}", k.hypers.front()->help, text);
+    for (CLI::Option* opt : add_hyper_flag(cmd, k.hypers, values, help)) options.push_back(opt);
+  }
+  // --beta1 and --beta2: one element of betas each.
+  for (const HyperAlias& a : hyper_aliases()) {
+    const bool listed = std::any_of(keys.begin(), keys.end(),
+                                    [&](const Key& k) { return std::strcmp(k.hypers.front()->key, a.key) == 0; });
+    if (!listed) continue;
+    const std::string alias = a.alias;
+    options.push_back(cmd->add_option_function<double>(
+                             flag_of(alias), [&values, alias](double v) { values.set(alias, v); },
+                             fmt::format("Element {} of {}", a.index + 1, flag_of(a.key)))
+                          ->type_name("X"));
   }
   return options;
 }

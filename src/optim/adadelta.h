@@ -12,9 +12,9 @@ namespace mnist {
 //   p = p - lr * delta
 // The step carries its own units: the ratio of recent update size to recent
 // gradient size, so lr = 1 works without tuning.
-class Adadelta final : public Optimizer {
+class Adadelta final : public TensorwiseOptimizer {
  public:
-  Adadelta(const OptimizerConfig& c, std::vector<ParamTensor> t) : Optimizer(c, std::move(t)) {
+  Adadelta(const OptimizerConfig& c, std::vector<ParamTensor> t) : TensorwiseOptimizer(c, std::move(t)) {
     square_avg_ = zeros();
     acc_delta_ = zeros();
   }

@@ -12,9 +12,9 @@ namespace mnist {
 // Each weight gets its own step size, large for rarely-moved weights and
 // small for busy ones. The sum only grows, so every step size shrinks for
 // ever: AdaGrad can stall before it arrives.
-class Adagrad final : public Optimizer {
+class Adagrad final : public TensorwiseOptimizer {
  public:
-  Adagrad(const OptimizerConfig& c, std::vector<ParamTensor> t) : Optimizer(c, std::move(t)) {
+  Adagrad(const OptimizerConfig& c, std::vector<ParamTensor> t) : TensorwiseOptimizer(c, std::move(t)) {
     sum_.assign(size_, static_cast<float>(config_.get("initial_accumulator")));
   }
   std::vector<StateBuffer> state_buffers() override { return {{"sum", &sum_}}; }

@@ -16,9 +16,9 @@ namespace mnist {
 // Momentum (m) and RMSProp's scaling (v) together. The bias corrections undo
 // the pull towards 0 of averages that start at 0. AdamW decays the weights
 // directly instead of through the gradient, so decay is not rescaled by v.
-class Adam final : public Optimizer {
+class Adam final : public TensorwiseOptimizer {
  public:
-  Adam(const OptimizerConfig& c, std::vector<ParamTensor> t) : Optimizer(c, std::move(t)) {
+  Adam(const OptimizerConfig& c, std::vector<ParamTensor> t) : TensorwiseOptimizer(c, std::move(t)) {
     exp_avg_ = zeros();
     exp_avg_sq_ = zeros();
     if (config_.on("amsgrad")) max_exp_avg_sq_ = zeros();
@@ -31,7 +31,7 @@ class Adam final : public Optimizer {
 
  protected:
   void update(float* p, const float* grad, size_t begin, size_t end, double lr) override {
-    const double b1 = config_.get("beta1"), b2 = config_.get("beta2");
+    const double b1 = config_.get("betas", 0), b2 = config_.get("betas", 1);
     const auto t = static_cast<double>(steps_ + 1);
     const auto step_size = static_cast<float>(lr / (1 - std::pow(b1, t)));
     const auto bc2_sqrt = static_cast<float>(std::sqrt(1 - std::pow(b2, t)));

@@ -13,13 +13,31 @@
 namespace mnist {
 
 Optimizer::Optimizer(const OptimizerConfig& config, std::vector<ParamTensor> tensors)
-    : config_(config), tensors_(std::move(tensors)), decay_(optimizer_row(config.name).decay) {
+    : config_(config), tensors_(std::move(tensors)) {
   for (const auto& t : tensors_) size_ = std::max(size_, t.offset + t.size);
 }
 
-void Optimizer::step(std::span<float> params, std::span<const float> grads, double lr, const Reevaluate*) {
+void Optimizer::step(std::span<float> params, std::span<const float> grads, double lr, const Closure* closure) {
   MNIST_ASSERT(params.size() >= size_ && grads.size() >= size_);
-  const double wd = decay_ == WeightDecay::None ? 0.0 : config_.get("weight_decay");
+  apply(params, grads, lr, closure);
+  ++steps_;
+}
+
+void Optimizer::eval_point(std::span<const float> params, std::span<float> out) const {
+  MNIST_ASSERT(out.size() >= size_ && params.size() >= size_);
+  std::copy(params.begin(), params.begin() + static_cast<std::ptrdiff_t>(size_), out.begin());
+}
+
+double Optimizer::decay_of(const ParamTensor& t) const {
+  return t.is_bias && !config_.decay_biases ? 0.0 : config_.get("weight_decay");
+}
+
+TensorwiseOptimizer::TensorwiseOptimizer(const OptimizerConfig& config, std::vector<ParamTensor> tensors)
+    : Optimizer(config, std::move(tensors)), decay_(optimizer_row(config.name).decay) {}
+
+void TensorwiseOptimizer::apply(std::span<float> params, std::span<const float> grads, double lr, const Closure*) {
+  const bool decays = decay_ == WeightDecay::L2 || decay_ == WeightDecay::Decoupled;
+  const double wd = decays ? config_.get("weight_decay") : 0.0;
   const float* g = grads.data();
   if (decay_ == WeightDecay::L2 && wd != 0) {
     decayed_.resize(size_);
@@ -28,8 +46,12 @@ void Optimizer::step(std::span<float> params, std::span<const float> grads, doub
   } else if (decay_ == WeightDecay::Decoupled) {
     decay_weights(params, tensors_, lr, wd, config_.decay_biases);
   }
-  for (const auto& t : tensors_) update(params.data(), g, t.offset, t.offset + t.size, lr);
-  ++steps_;
+  begin_step(params, lr);
+  for (const auto& t : tensors_) {
+    current_ = &t;
+    update(params.data(), g, t.offset, t.offset + t.size, lr);
+  }
+  end_step(lr);
 }
 
 const OptimizerRow& optimizer_row(const std::string& name) {

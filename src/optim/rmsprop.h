@@ -14,9 +14,9 @@ namespace mnist {
 //   otherwise:        p = p - lr * g / d
 // AdaGrad's sum replaced by a moving average: old gradients are forgotten,
 // so the step size adapts to the recent scale instead of shrinking for ever.
-class RmsProp final : public Optimizer {
+class RmsProp final : public TensorwiseOptimizer {
  public:
-  RmsProp(const OptimizerConfig& c, std::vector<ParamTensor> t) : Optimizer(c, std::move(t)) {
+  RmsProp(const OptimizerConfig& c, std::vector<ParamTensor> t) : TensorwiseOptimizer(c, std::move(t)) {
     square_avg_ = zeros();
     if (config_.on("centered")) grad_avg_ = zeros();
     if (config_.get("momentum") > 0) buf_ = zeros();

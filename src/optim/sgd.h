@@ -9,9 +9,9 @@ namespace mnist {
 //   p = p - lr * g
 // Momentum keeps a running direction: components that flip sign from batch
 // to batch cancel in b, while a steady slope builds up speed (up to 1/(1-mu)).
-class Sgd final : public Optimizer {
+class Sgd final : public TensorwiseOptimizer {
  public:
-  Sgd(const OptimizerConfig& c, std::vector<ParamTensor> t) : Optimizer(c, std::move(t)) {
+  Sgd(const OptimizerConfig& c, std::vector<ParamTensor> t) : TensorwiseOptimizer(c, std::move(t)) {
     if (config_.get("momentum") != 0) buf_ = zeros();
   }
   std::vector<StateBuffer> state_buffers() override {

@@ -12,10 +12,27 @@ namespace mnist {
 
 using nlohmann::json;
 
+void check_schedule_use(const std::string& optimizer, const ScheduleConfig& schedule) {
+  const ScheduleUse use = optimizer_row(optimizer).schedules;
+  if (use == ScheduleUse::WarmupOnly && schedule.name != "constant" && schedule.name != "exp-range") {
+    throw UsageError(fmt::format("--schedule {}: {} is schedule-free (it averages its iterates instead of decaying "
+                                 "the rate); use --schedule constant, with --warmup-steps if you want a warm-up",
+                                 schedule.name, optimizer));
+  }
+  if (use == ScheduleUse::None && (schedule.name != "constant" || schedule.warmup_steps > 0)) {
+    throw UsageError(fmt::format("--schedule {}: {} sets each weight's step size itself, and its --lr only gives "
+                                 "the first one; it takes no schedule or warm-up",
+                                 schedule.warmup_steps > 0 && schedule.name == "constant" ? "constant --warmup-steps"
+                                                                                           : schedule.name,
+                                 optimizer));
+  }
+}
+
 TrainConfig TrainConfig::resolved() const {
   TrainConfig c = *this;
   c.optimizer = optimizer.resolved();
   c.schedule = schedule.resolved(*c.optimizer.lr);
+  check_schedule_use(c.optimizer.name, c.schedule);
   if (epochs < 1) throw UsageError(fmt::format("--epochs: must be at least 1, got {}", epochs));
   if (steps < 0) throw UsageError(fmt::format("--steps: must be >= 0, got {}", steps));
   if (batch_size < 1 || batch_size > (1 << 20)) {

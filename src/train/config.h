@@ -40,4 +40,9 @@ struct TrainConfig {
   int epochs_touched(int batches_per_epoch) const;
 };
 
+// UsageError naming --schedule when the optimizer cannot take the schedule:
+// a schedule-free one takes only a constant rate (with a warm-up), Rprop
+// none at all (its lr only sets the first step sizes).
+void check_schedule_use(const std::string& optimizer, const ScheduleConfig& schedule);
+
 }  // namespace mnist

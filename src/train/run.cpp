@@ -144,7 +144,7 @@ TrainingRun::TrainingRun(RunPlan plan, std::shared_ptr<const DataSplits> data, s
   data_ = std::move(start.data);
   network_ = std::make_unique<Network<float>>(std::move(start.network));
   optimizer_ = make_optimizer(config.optimizer, network_->tensors());
-  if (plan_.checkpoint) restore_optimizer(*plan_.checkpoint, *optimizer_);
+  if (plan_.checkpoint) restore_optimizer(*plan_.checkpoint, *optimizer_, network_->params());
   const int batches = batches_per_epoch(data_->train.count, config.batch_size);
   const int64_t total = config.total_steps(batches);
   const TrainState& at = plan_.position;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 
 #include "kernels/layers.h"
 #include "optim/passes.h"
@@ -36,8 +37,8 @@ double Trainer::step(std::span<const uint32_t> indices, double lr) {
   data_.train.gather(indices, data_.scaling, inputs_.data(), labels_.data());
   const double loss = gradient(n);
   // Optimizers that search along a direction evaluate the batch again.
-  const Reevaluate again = [this, n] { return gradient(n); };
-  optimizer_.step(network_.params(), grad_, lr, &again);
+  const Closure closure{loss, [this, n] { return gradient(n); }};
+  optimizer_.step(network_.params(), grad_, lr, &closure);
   test_result_.reset();
   return loss;
 }
@@ -71,8 +72,27 @@ double Trainer::gradient(int n) {
 }
 
 EvalResult Trainer::test_result() {
-  if (!test_result_) test_result_ = evaluate(network_, data_.test, data_.scaling, pool_);
+  if (!test_result_) test_result_ = evaluate_weights(data_.test);
   return *test_result_;
+}
+
+EvalResult Trainer::evaluate_weights(const ImageSet& images) {
+  if (!optimizer_.has_eval_point()) return evaluate(network_, images, data_.scaling, pool_);
+  // Evaluate the average in place of the training point, then put the
+  // training point back (copies: the bits are unchanged).
+  const std::span<float> params = network_.params();
+  training_point_.assign(params.begin(), params.end());
+  optimizer_.eval_point(training_point_, params);
+  std::optional<EvalResult> result;
+  std::exception_ptr error;
+  try {
+    result = evaluate(network_, images, data_.scaling, pool_);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  std::copy(training_point_.begin(), training_point_.end(), params.begin());
+  if (error) std::rethrow_exception(error);
+  return *result;
 }
 
 bool Trainer::run(Schedule& schedule, const TrainCallbacks& callbacks) {
@@ -116,7 +136,7 @@ bool Trainer::run(Schedule& schedule, const TrainCallbacks& callbacks) {
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     EpochEvent event{state_.epoch,
                      state_.epoch_loss_sum / batches,
-                     options_.evaluate_epochs ? evaluate(network_, held_out, data_.scaling, pool_) : EvalResult{},
+                     options_.evaluate_epochs ? evaluate_weights(held_out) : EvalResult{},
                      has_valid ? "valid" : "test",
                      schedule.lr(steps() - 1),
                      (train.count - static_cast<double>(first_batch) * config_.batch_size) / train_seconds,

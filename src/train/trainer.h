@@ -111,9 +111,14 @@ class Trainer {
   std::vector<uint8_t> labels_;
   std::vector<float> dlogits_;
 
+  std::vector<float> training_point_;  // held while an averaging optimizer's average is evaluated
+
   // The batch's mean loss and its gradient in grad_ (clipped), at the
   // current weights, for the n samples already gathered.
   double gradient(int n);
+  // The accuracy and loss of the weights the run reports: the optimizer's
+  // average for one that averages its iterates, else the current weights.
+  EvalResult evaluate_weights(const ImageSet& images);
 };
 
 }  // namespace mnist

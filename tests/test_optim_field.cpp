@@ -1,0 +1,226 @@
+// The optimizers beyond the course's, step by step against fixed values
+// (tests/fixtures/optim_field.json, written by tools/make_field_fixtures.py):
+// PyTorch 1.13's where it has the optimizer, else the float64 references of
+// tools/optim_references.py, which cite their sources. Tensors of 2 and 4
+// dimensions and a bias, so that Muon's and Adafactor's matrix views and
+// every bias exemption are exercised.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
+
+namespace mnist {
+namespace {
+
+using nlohmann::json;
+
+json load_fixture() {
+  std::ifstream in(std::string(MNIST_FIXTURES) + "/optim_field.json");
+  EXPECT_TRUE(in.good()) << "missing fixture; run tools/make_field_fixtures.py";
+  return json::parse(in);
+}
+
+std::vector<ParamTensor> fixture_tensors(const json& fixture) {
+  std::vector<ParamTensor> tensors;
+  size_t offset = 0;
+  for (const json& t : fixture["tensors"]) {
+    ParamTensor p{t["name"], t["shape"].get<std::vector<int64_t>>(), offset, 1, t["bias"]};
+    for (int64_t d : p.shape) p.size *= static_cast<size_t>(d);
+    offset += p.size;
+    tensors.push_back(p);
+  }
+  return tensors;
+}
+
+// The case's optimizer; the references' warmup_steps is our schedule's.
+struct Case {
+  OptimizerConfig config;
+  ScheduleConfig schedule;
+};
+Case case_of(const json& c) {
+  Case out;
+  out.config.name = c["optimizer"];
+  out.config.lr = c["lr"].get<double>();
+  json options = c["options"];
+  if (options.contains("warmup_steps")) {
+    out.schedule.warmup_steps = options["warmup_steps"];
+    options.erase("warmup_steps");
+  }
+  out.config.hypers = hypers_from_json(options, optimizer_row(out.config.name).hypers, {});
+  out.config.decay_biases = c.value("decay_biases", true);
+  return out;
+}
+
+// PyTorch's float32 results to 1e-6 as the first fixtures; the float64
+// references to 2e-5, the drift of float32 arithmetic over 8 steps.
+double tolerance(const json& c, double want) {
+  const bool torch = c["reference"].get<std::string>().rfind("torch.", 0) == 0;
+  return torch ? 1e-6 * std::abs(want) + 1e-7 : 2e-5 * std::abs(want) + 2e-6;
+}
+
+TEST(FieldFixtures, EveryNewOptimizerFollowsItsReferenceStepByStep) {
+  const json fixture = load_fixture();
+  const auto tensors = fixture_tensors(fixture);
+  std::set<std::string> covered;
+  for (const json& c : fixture["cases"]) {
+    const std::string name = c["name"];
+    SCOPED_TRACE(name);
+    const Case k = case_of(c);
+    covered.insert(k.config.name);
+    auto optimizer = make_optimizer(k.config, tensors);
+    const auto schedule = make_schedule(k.schedule, *k.config.lr, 1, 100);
+    std::vector<float> params = fixture["params"].get<std::vector<float>>(), at(params.size());
+    for (size_t step = 0; step < c["after"].size(); ++step) {
+      const auto grads = fixture["grads"][step].get<std::vector<float>>();
+      optimizer->step(params, grads, schedule->lr(static_cast<int64_t>(step)));
+      const auto want = c["after"][step].get<std::vector<double>>();
+      for (size_t i = 0; i < params.size(); ++i) {
+        ASSERT_NEAR(params[i], want[i], tolerance(c, want[i])) << "step " << step << " value " << i;
+      }
+      if (!c.contains("eval_after")) continue;
+      ASSERT_TRUE(optimizer->has_eval_point());
+      optimizer->eval_point(params, at);
+      const auto want_eval = c["eval_after"][step].get<std::vector<double>>();
+      for (size_t i = 0; i < at.size(); ++i) {
+        ASSERT_NEAR(at[i], want_eval[i], tolerance(c, want_eval[i])) << "average, step " << step << " value " << i;
+      }
+    }
+  }
+  const std::set<std::string> first_fixtures = {"sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "adamw"};
+  for (const std::string& name : optimizer_names()) {
+    if (first_fixtures.count(name) == 0 && name != "lbfgs") EXPECT_TRUE(covered.count(name)) << name << " has no case";
+  }
+}
+
+// f(p) = sum 0.5 a (p - c)^2 + 0.05 (p - c)^4 in float32, as the fixture.
+struct Quartic {
+  std::vector<float> a, c;
+  float operator()(const std::vector<float>& p, std::vector<float>& g) const {
+    float f = 0;
+    for (size_t i = 0; i < p.size(); ++i) {
+      const float e = p[i] - c[i], q = e * e;
+      f += (0.5f * a[i]) * q + (0.05f * q) * q;
+      g[i] = (a[i] + 0.2f * q) * e;
+    }
+    return f;
+  }
+};
+
+TEST(FieldFixtures, LbfgsFollowsPyTorchWithItsClosure) {
+  const json fixture = load_fixture();
+  const json& lbfgs = fixture["lbfgs"];
+  const Quartic f{lbfgs["a"].get<std::vector<float>>(), lbfgs["c"].get<std::vector<float>>()};
+  const auto tensors = fixture_tensors(fixture);
+  ASSERT_GE(lbfgs["cases"].size(), 3u);
+  for (const json& c : lbfgs["cases"]) {
+    SCOPED_TRACE(c["name"].get<std::string>());
+    OptimizerConfig config;
+    config.name = "lbfgs";
+    config.lr = c["lr"].get<double>();
+    config.hypers = hypers_from_json(c["options"], optimizer_row("lbfgs").hypers, {});
+    auto optimizer = make_optimizer(config, tensors);
+    std::vector<float> params = fixture["params"].get<std::vector<float>>(), grads(params.size());
+    for (size_t step = 0; step < c["after"].size(); ++step) {
+      const Closure closure{f(params, grads), [&] { return static_cast<double>(f(params, grads)); }};
+      EXPECT_NEAR(closure.loss, c["losses"][step].get<double>(), 1e-5 * std::abs(closure.loss) + 1e-9) << "step " << step;
+      optimizer->step(params, grads, *config.lr, &closure);
+      const auto want = c["after"][step].get<std::vector<double>>();
+      for (size_t i = 0; i < params.size(); ++i) {
+        ASSERT_NEAR(params[i], want[i], 1e-5 * std::abs(want[i]) + 1e-6) << "step " << step << " value " << i;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mnist
+
+// The remaining tests train on real MNIST through the run layer.
+#include "checkpoint/checkpoint.h"
+#include "data/dataset.h"
+#include "helpers.h"
+#include "io/safetensors.h"
+#include "train/run.h"
+
+namespace mnist {
+namespace {
+
+// The first 500 training images of MNIST: 10 batches of 50 an epoch.
+const DataSplits& small_mnist() {
+  static const DataSplits data = [] {
+    DataSplits d = load_data(test::mnist_data_dir());
+    d.train = d.train.head(500);
+    d.test = d.test.head(500);
+    return d;
+  }();
+  return data;
+}
+
+// A short run of the optimizer at settings where it trains without
+// diverging on the linear model.
+TrainConfig resume_config(const std::string& optimizer) {
+  TrainConfig config;
+  config.model = "linear";
+  config.optimizer.name = optimizer;
+  if (optimizer == "rprop") config.optimizer.lr = 0.001;
+  if (optimizer == "lbfgs") {
+    config.optimizer.lr = 0.1;
+    config.optimizer.set("max_iter", 4);
+    config.optimizer.set("history_size", 5);
+  }
+  if (optimizer == "asgd") config.optimizer.set("t0", 5);  // averaging under way before the stop
+  config.epochs = 2;
+  config.batch_size = 50;
+  config.seed = 3;
+  return config;
+}
+
+RunStatus train(const RunPlan& plan) {
+  TrainingRun run(plan, borrow(small_mnist()));
+  return run.run().status;
+}
+
+// Every tensor and every optimizer number of two checkpoints, bit for bit.
+void expect_same_checkpoints(const std::string& a_path, const std::string& b_path) {
+  const SavedModel a = load_model(a_path), b = load_model(b_path);
+  ASSERT_EQ(a.file->names(), b.file->names());
+  for (const std::string& name : a.file->names()) {
+    const auto& shape = a.file->shape(name);
+    size_t n = 1;
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
+    std::vector<float> x(n), y(n);
+    a.file->copy_to(name, shape, x);
+    b.file->copy_to(name, shape, y);
+    EXPECT_EQ(std::memcmp(x.data(), y.data(), n * sizeof(float)), 0) << name;
+  }
+  for (const char* key : {"optim.steps", "optim.scalars", "train.epoch", "train.batch"}) {
+    EXPECT_EQ(a.metadata.count(key) ? a.metadata.at(key) : "", b.metadata.count(key) ? b.metadata.at(key) : "") << key;
+  }
+}
+
+TEST(Resume, EveryOptimizerResumesToTheSameBits) {
+  for (const std::string& optimizer : optimizer_names()) {
+    SCOPED_TRACE(optimizer);
+    test::TempDir dir;
+    const TrainConfig config = resume_config(optimizer);
+    ASSERT_EQ(train(plan_new_run(config, dir.file("full.safetensors"), 1)), RunStatus::Finished);
+    // Stopped mid-epoch, then at an epoch's end, then run to the end, on 2 threads.
+    ASSERT_EQ(train(plan_new_run(config, dir.file("r.safetensors"), 2, 7)), RunStatus::Stopped);
+    ResumeChanges changes;
+    changes.threads = 2;
+    changes.stop_at = 10;
+    ASSERT_EQ(train(plan_resume(dir.file("r.safetensors"), changes)), RunStatus::Stopped);
+    changes.stop_at = 0;
+    ASSERT_EQ(train(plan_resume(dir.file("r.safetensors"), changes)), RunStatus::Finished);
+    expect_same_checkpoints(dir.file("full.safetensors"), dir.file("r.safetensors"));
+  }
+}
+
+}  // namespace
+}  // namespace mnist
