@@ -569,8 +569,9 @@ TEST(Compare, WritesRunsSummaryAndPlotsThenSkipsWhatIsDone) {
   }
   EXPECT_NE(read_file(dir.file("cmp/summary.md")).find("| adam | 0.01 |"), std::string::npos);
   // Two panels (one per learning rate) side by side; accuracy: all, and a close-up.
-  EXPECT_EQ(png_size(dir.file("cmp/loss.png")), (std::pair{1120, 504}));
-  EXPECT_EQ(png_size(dir.file("cmp/accuracy.png")), (std::pair{1300, 560}));
+  EXPECT_EQ(png_size(dir.file("cmp/loss.png")), (std::pair{1120, 528}));
+  EXPECT_EQ(png_size(dir.file("cmp/sensitivity.png")), (std::pair{1400, 624}));
+  EXPECT_NE(read_file(dir.file("cmp/summary.md")).find("](sensitivity.png)"), std::string::npos);
   EXPECT_NE(read_file(dir.file("cmp/loss.svg")).find("<svg"), std::string::npos);
 
   // Run again: nothing is retrained. Remove one run: only it is.
@@ -617,7 +618,7 @@ TEST(Compare, BadGridsAndOutputsFailBeforeAnyRun) {
   expect_usage_error("compare --train-samples 100000", "--train-samples");
   expect_usage_error("compare --optimizers sgd,adam --momentum 0.5", "--momentum");
   expect_usage_error("compare --lrs 0.1,0.1000001", "look the same to 6 significant digits");
-  expect_usage_error("compare --lrs 1,2,3,4,5,6,7,8,9,10,11,12,13", "at most 12 learning rates");
+  expect_usage_error("compare --lrs 1,2,3,4,5,6,7,8,9,10,11,12,13", "--lrs: at most 12 values");
   expect_usage_error("compare --jobs 1000", "--jobs");
   expect_usage_error("compare --train-samples -5", "--train-samples");
   expect_usage_error("compare --out ''", "--out: must name a folder");

@@ -411,12 +411,16 @@ TEST(Plot, ComparisonFiguresHaveAPanelPerLearningRate) {
   ASSERT_EQ(loss.legend.size(), 2u);
   EXPECT_EQ(loss.legend[1].label, "adam");
   EXPECT_EQ(loss.legend[1].color, 1);
-  const plot::Figure acc = accuracy_figure(summarize(runs, records, 0.1), "test");
+  const plot::Figure acc = sensitivity_figure(summarize(runs, records, 0.1), "test");
   ASSERT_EQ(acc.panels.size(), 2u);  // all runs, and a close-up of the best
   EXPECT_TRUE(acc.panels[0].log_x);
-  EXPECT_EQ(acc.panels[1].y_range, (std::pair{87.5, 90.5}));
-  ASSERT_EQ(acc.panels[0].series.size(), 2u);
-  EXPECT_EQ(acc.panels[0].series[0].x, (std::vector<double>{0.001, 0.01, 0.1}));  // sorted by lr
+  EXPECT_EQ(acc.panels[1].y_range, (std::pair{87.0, 90.5}));
+  // A line per optimizer, sorted by lr, and a star where each ran at its default.
+  ASSERT_EQ(acc.panels[0].series.size(), 4u);
+  EXPECT_EQ(acc.panels[0].series[0].x, (std::vector<double>{0.001, 0.01, 0.1}));
+  EXPECT_EQ(acc.panels[0].series[2].x, (std::vector<double>{0.01}));       // sgd's default
+  EXPECT_EQ(acc.panels[0].series[3].x, (std::vector<double>{0.001}));      // adam's
+  ASSERT_EQ(acc.legend.size(), 2u);
 }
 
 }  // namespace

@@ -224,3 +224,96 @@ TEST(Resume, EveryOptimizerResumesToTheSameBits) {
 
 }  // namespace
 }  // namespace mnist
+
+#include "experiments/grid.h"
+#include "experiments/trajectories.h"
+#include "train/config.h"
+#include "util/error.h"
+
+namespace mnist {
+namespace {
+
+TEST(ScheduleUse, ScheduleFreeTakesOnlyAWarmUpAndRpropNoSchedule) {
+  auto refused = [](const std::string& optimizer, const std::string& schedule, int warmup) {
+    TrainConfig c;
+    c.optimizer.name = optimizer;
+    c.schedule.name = schedule;
+    c.schedule.warmup_steps = warmup;
+    try {
+      (void)c.resolved();
+      return std::string("accepted");
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+  };
+  EXPECT_EQ(refused("sgd-schedulefree", "cosine", 0).rfind("--schedule cosine: sgd-schedulefree is schedule-free", 0), 0u);
+  EXPECT_EQ(refused("adamw-schedulefree", "constant", 100), "accepted");  // the reference's warm-up
+  EXPECT_EQ(refused("rprop", "constant", 10).rfind("--schedule constant --warmup-steps: rprop", 0), 0u);
+  EXPECT_EQ(refused("rprop", "step", 0).rfind("--schedule step: rprop", 0), 0u);
+  EXPECT_EQ(refused("prodigy", "cosine", 0), "accepted");
+}
+
+TEST(Grid, LearningRateFreeOptimizersAreSweptOverTheirMultiplier) {
+  CompareSpec spec;
+  spec.optimizers = {"adam", "prodigy", "dog"};
+  spec.lr_factors = {0.1, 1};
+  const auto runs = plan_grid(spec);
+  ASSERT_EQ(runs.size(), 6u);
+  EXPECT_EQ(runs[0].name, "adam_lr0.0001_seed0");
+  EXPECT_DOUBLE_EQ(*runs[1].config.optimizer.lr, 0.001);
+  EXPECT_EQ(runs[2].name, "prodigy_d_coef0.1_seed0");
+  EXPECT_DOUBLE_EQ(runs[2].config.optimizer.get("d_coef"), 0.1);
+  EXPECT_DOUBLE_EQ(*runs[2].config.optimizer.lr, 1.0);  // Prodigy's lr stays 1
+  EXPECT_DOUBLE_EQ(runs[2].lr, 0.1);
+  EXPECT_EQ(runs[4].name, "dog_lr0.1_seed0");
+  EXPECT_DOUBLE_EQ(runs[5].factor, 1.0);
+  spec.lrs = {0.01};
+  EXPECT_THROW(plan_grid(spec), UsageError);  // --lrs and --lr-factors together
+}
+
+TEST(Trajectories, EveryOptimizerStartsTogetherAndMostReachTheQuadraticsMinimum) {
+  for (const TestFunction& f : test_functions()) {
+    SCOPED_TRACE(f.name);
+    TrajectoryOptions options;
+    options.steps = 100;
+    const auto paths = run_trajectories(f, optimizer_names(), options);
+    ASSERT_EQ(paths.size(), optimizer_names().size());
+    for (const Trajectory& t : paths) {
+      ASSERT_FALSE(t.points.empty()) << t.optimizer;
+      EXPECT_EQ(t.points.front(), f.start) << t.optimizer;
+      EXPECT_EQ(t.points.size(), t.losses.size()) << t.optimizer;
+      EXPECT_GT(t.lr, 0) << t.optimizer;
+    }
+  }
+  // The bowl: from f = 5.3, every method with a tuned rate gets below 1e-2.
+  const TestFunction& bowl = test_function("quadratic");
+  TrajectoryOptions options;
+  options.steps = 200;
+  for (const Trajectory& t : run_trajectories(bowl, {"sgd", "momentum", "adam", "rmsprop", "lbfgs"}, options)) {
+    EXPECT_LT(t.losses.back(), 1e-2 * t.losses.front()) << t.optimizer << " at lr " << t.lr;
+    EXPECT_FALSE(t.diverged) << t.optimizer;
+  }
+  EXPECT_THROW(test_function("himmelblau"), UsageError);
+  options.steps = 0;
+  EXPECT_THROW(run_trajectories(bowl, {"sgd"}, options), UsageError);
+}
+
+TEST(Trajectories, JsonHoldsTheGridAndEachPath) {
+  const TestFunction& f = test_function("beale");
+  TrajectoryOptions options;
+  options.steps = 10;
+  const auto paths = run_trajectories(f, {"adam", "prodigy"}, options);
+  const auto j = nlohmann::json::parse(trajectories_json(f, function_grid(f, 11, 7), paths));
+  EXPECT_EQ(j["function"], "beale");
+  EXPECT_EQ(j["grid"]["x"].size(), 11u);
+  EXPECT_EQ(j["grid"]["values"].size(), 7u);
+  EXPECT_EQ(j["grid"]["values"][0].size(), 11u);
+  ASSERT_EQ(j["paths"].size(), 2u);
+  EXPECT_EQ(j["paths"][1]["optimizer"], "prodigy");
+  EXPECT_DOUBLE_EQ(j["paths"][1]["lr"].get<double>(), 1.0);  // lr-free: its default multiplier
+  EXPECT_EQ(j["paths"][0]["points"].size(), 11u);
+  EXPECT_TRUE(std::is_sorted(j["levels"].begin(), j["levels"].end()));
+}
+
+}  // namespace
+}  // namespace mnist

@@ -1,24 +1,18 @@
 // mnist compare: a grid of optimizers x learning rates x seeds, with a
 // summary table and plots.
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <sys/file.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
 #include <memory>
 
 #include "cli/common.h"
-#include "experiments/charts.h"
+#include "experiments/compare.h"
+#include "plot/figure.h"
 #include "experiments/grid.h"
 #include "experiments/runner.h"
-#include "experiments/summary.h"
 #include "io/file.h"
 #include "util/error.h"
 
@@ -38,7 +32,7 @@ std::vector<std::string> default_optimizers() {
 struct CompareArgs {
   CompareSpec spec;
   std::vector<std::string> optimizers = default_optimizers();
-  std::vector<std::string> lrs;
+  std::vector<std::string> lrs, lr_factors;
   std::string out = "compare";
   int jobs = 0, threads = 0;
   CLI::Option* log_opt = nullptr;
@@ -53,18 +47,20 @@ std::vector<std::string> items(const std::vector<std::string>& list) {
   return out;
 }
 
-std::vector<double> parse_lrs(const std::vector<std::string>& list, bool given) {
-  std::vector<double> lrs;
+std::vector<double> parse_numbers(const std::vector<std::string>& list, const std::string& flag) {
+  std::vector<double> values;
   for (const std::string& s : items(list)) {
     double v = 0;
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || end != s.data() + s.size()) {
-      throw UsageError(fmt::format("--lrs: '{}' is not a number", s));
+      throw UsageError(fmt::format("{}: '{}' is not a number", flag, s));
     }
-    lrs.push_back(v);
+    values.push_back(v);
   }
-  if (given && lrs.empty()) throw UsageError("--lrs: the list is empty; give learning rates such as 0.1,0.01,0.001");
-  return lrs;
+  if (!list.empty() && values.empty()) {
+    throw UsageError(fmt::format("{}: the list is empty; give values such as 0.1,0.01,0.001", flag));
+  }
+  return values;
 }
 
 std::string duration(double seconds) {
@@ -72,55 +68,6 @@ std::string duration(double seconds) {
   if (s < 60) return fmt::format("{}s", s);
   if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
   return fmt::format("{}h{:02}m", s / 3600, s % 3600 / 60);
-}
-
-// Refuses to mix runs made with other settings into an existing --out.
-void check_settings(const std::string& out, const std::string& settings) {
-  const std::string path = (std::filesystem::path(out) / "compare.json").string();
-  if (file_exists(path)) {
-    const auto differences = settings_differences(read_file(path), settings);
-    if (!differences.empty()) {
-      std::string list;
-      for (const auto& d : differences) list += (list.empty() ? "" : "; ") + d;
-      throw UsageError(
-          fmt::format("--out {}: holds runs made with other settings: {}; give another --out, or delete "
-                      "the folder to start over",
-                      out, list));
-    }
-    return;
-  }
-  write_output(path, settings, OutputUse::File);
-}
-
-// Creates OUT and OUT/runs, checks every output can be written, and locks
-// the folder for this process: two comparisons in one folder would train
-// the same runs into the same files.
-void prepare_out_dir(const std::string& out) {
-  if (out.empty()) throw UsageError("--out: must name a folder");
-  const std::filesystem::path dir(out);
-  make_out_folder(out);
-  std::error_code ec;
-  std::filesystem::create_directories(dir / "runs", ec);
-  if (ec) throw Error(fmt::format("--out {}: cannot create the folder: {}", out, ec.message()));
-  check_output((dir / "runs" / "probe").string());
-  for (const char* name : {"summary.csv", "summary.md", "loss.png", "loss.svg", "accuracy.png", "accuracy.svg"}) {
-    check_output((dir / name).string());
-  }
-  const std::string lock = (dir / ".lock").string();
-  const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);  // held until the process exits
-  if (fd < 0) throw Error(fmt::format("{}: cannot open: {}", lock, std::strerror(errno)));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    throw Error(fmt::format("--out {}: another mnist compare is using this folder", out));
-  }
-}
-
-// The grid's data: loaded once, cut to --train-samples, checked to fit the model.
-DataSplits load_grid_data(CompareSpec& spec) {
-  if (file_exists(spec.base.data)) fmt::print("loading mnist dataset from {} ......\n", spec.base.data);
-  DataSplits data = load_run_data(spec.base.data, spec.train_samples);
-  spec.train_samples = data.train.count;
-  new_network(spec.base.model, 0, data, spec.base.data);  // the images fit the model, before any run
-  return data;
 }
 
 // Whole runs side by side beat threads inside one run (docs/experiments.md).
@@ -134,12 +81,14 @@ GridOptions grid_options(const CompareArgs& args, size_t runs) {
 
 void print_plan(const CompareArgs& args, size_t runs, int samples, const GridOptions& options) {
   const CompareSpec& spec = args.spec;
-  const size_t n_opt = spec.optimizers.size(), n_lr = std::max<size_t>(1, spec.lrs.size());
+  const size_t n_opt = spec.optimizers.size(), n_lr = spec.lrs.size() + spec.lr_factors.size();
+  const std::string rates = n_lr == 0              ? "default learning rates"
+                            : spec.lrs.empty()     ? fmt::format("{} factor{} of the defaults", n_lr, n_lr == 1 ? "" : "s")
+                                                   : fmt::format("{} learning rate{}", n_lr, n_lr == 1 ? "" : "s");
   fmt::print(
       "compare: {} runs ({} optimizer{} x {} x {} seed{}), {} epoch{} of {} samples each; {} at a time, {} thread{} "
       "each; writing {}\n",
-      runs, n_opt, n_opt == 1 ? "" : "s",
-      spec.lrs.empty() ? "default learning rates" : fmt::format("{} learning rate{}", n_lr, n_lr == 1 ? "" : "s"),
+      runs, n_opt, n_opt == 1 ? "" : "s", rates,
       spec.seeds, spec.seeds == 1 ? "" : "s", spec.base.epochs, spec.base.epochs == 1 ? "" : "s", samples,
       options.jobs, options.threads_per_job, options.threads_per_job == 1 ? "" : "s", args.out);
   std::fflush(stdout);
@@ -176,44 +125,27 @@ GridCallbacks printed_callbacks(size_t runs, int& done) {
   return callbacks;
 }
 
-// summary.csv, summary.md and the two figures, from the run files.
-void write_summary(const CompareArgs& args, const std::vector<RunSpec>& runs, int samples) {
-  const CompareSpec& spec = args.spec;
-  std::vector<RunRecord> records;
-  for (const RunSpec& run : runs) records.push_back(read_run(run_path(args.out, run)));
-  const auto rows = summarize(runs, records, spec.loss_threshold);
-  const std::filesystem::path out(args.out);
-  write_output((out / "summary.csv").string(), summary_csv(rows), OutputUse::File);
-  const std::string table = summary_markdown(rows, spec.loss_threshold);
-  const std::string subtitle = fmt::format("{} on {} samples, batch {}, {} epoch{}, {} seed{}", spec.base.model,
-                                           samples, spec.base.batch_size, spec.base.epochs,
-                                           spec.base.epochs == 1 ? "" : "s", spec.seeds, spec.seeds == 1 ? "" : "s");
-  write_output((out / "summary.md").string(), fmt::format("# {}\n\n{}", subtitle, table), OutputUse::File);
-  plot::save(loss_figure(runs, records, !spec.lrs.empty(), subtitle), (out / "loss").string());
-  plot::save(accuracy_figure(rows, subtitle), (out / "accuracy").string());
-  fmt::print("\n{}\nwrote {}/summary.csv, summary.md, loss.png, loss.svg, accuracy.png, accuracy.svg\n", table,
-             args.out);
-}
-
 int run_compare(CompareArgs& args) {
   CompareSpec& spec = args.spec;
   spec.optimizers = items(args.optimizers);
-  spec.lrs = parse_lrs(args.lrs, !args.lrs.empty());
+  spec.lrs = parse_numbers(args.lrs, "--lrs");
+  spec.lr_factors = parse_numbers(args.lr_factors, "--lr-factors");
   plan_grid(spec);  // every usage error before any work
   if (args.jobs < 0 || args.jobs > 256) throw UsageError(fmt::format("--jobs: must be 0 to 256, got {}", args.jobs));
   if (spec.train_samples < 0) {
     throw UsageError(fmt::format("--train-samples: must be 0 (all) or a count, got {}", spec.train_samples));
   }
   plot::require_drivers();
-  prepare_out_dir(args.out);
-  const DataSplits data = load_grid_data(spec);
+  prepare_compare_folder(args.out);
+  if (file_exists(spec.base.data)) fmt::print("loading mnist dataset from {} ......\n", spec.base.data);
+  const DataSplits data = load_compare_data(spec);
   // The loss is logged about 300 times a run unless --log-every says otherwise.
   const int batches = batches_per_epoch(data.train.count, spec.base.batch_size);
   if (args.log_opt->count() == 0) {
     spec.base.log_every = std::max(1, static_cast<int>(static_cast<int64_t>(batches) * spec.base.epochs / 300));
   }
   const std::vector<RunSpec> runs = plan_grid(spec);
-  check_settings(args.out, grid_settings_json(spec));
+  check_compare_settings(args.out, grid_settings_json(spec));
   const GridOptions options = grid_options(args, runs.size());
   print_plan(args, runs.size(), data.train.count, options);
   int done = 0;
@@ -223,7 +155,9 @@ int run_compare(CompareArgs& args) {
     fmt::print("interrupted: {} of {} runs done; run the same command again to continue\n", done, runs.size());
     return 128 + stop_signal();
   }
-  write_summary(args, runs, data.train.count);
+  const std::string table = write_compare_outputs(args.out, spec, runs, data.train.count);
+  fmt::print("\n{}\nwrote {}/summary.csv, summary.md, loss.png, loss.svg, sensitivity.png, sensitivity.svg\n", table,
+             args.out);
   return 0;
 }
 
@@ -234,7 +168,13 @@ void add_grid_options(CLI::App* cmd, CompareArgs& args, const std::string& group
       ->delimiter(',')
       ->capture_default_str()
       ->group(group);
-  cmd->add_option("--lrs", args.lrs, "Learning rates, e.g. 0.1,0.01,0.001 (default: each optimizer's own)")
+  cmd->add_option("--lrs", args.lrs,
+                  "Learning rates, e.g. 0.1,0.01,0.001 (default: each optimizer's own); a learning-rate-free "
+                  "optimizer takes them as its multiplier (Prodigy's --d-coef, DoG's --lr)")
+      ->delimiter(',')
+      ->group(group);
+  cmd->add_option("--lr-factors", args.lr_factors,
+                  "Or factors of each optimizer's own default, e.g. 0.1,0.3,1,3,10: one sweep fits them all")
       ->delimiter(',')
       ->group(group);
   cmd->add_option("--seeds", args.spec.seeds,

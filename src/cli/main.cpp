@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "mnist 0.1.0");
   app.require_subcommand(1);
   const cli::Command commands[] = {cli::add_train(app), cli::add_eval(app), cli::add_predict(app),
-                                   cli::add_convert(app), cli::add_compare(app), cli::add_lr_find(app)};
+                                   cli::add_convert(app), cli::add_compare(app), cli::add_lr_find(app),
+                                   cli::add_trajectories(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

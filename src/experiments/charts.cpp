@@ -35,27 +35,44 @@ plot::Figure learning_rate_figure(int width, int height, std::string title, std:
 plot::Figure loss_figure(const std::vector<RunSpec>& runs, const std::vector<RunRecord>& records, bool panel_per_lr,
                          const std::string& subtitle) {
   plot::Figure figure;
+  // A panel per learning rate, or per factor of the defaults (--lr-factors).
+  const bool by_factor = runs.front().factor > 0;
+  auto panel_value = [&](const RunSpec& r) { return by_factor ? r.factor : r.lr; };
   std::vector<double> lrs;
   for (const RunSpec& run : runs) {
-    if (panel_per_lr && std::find(lrs.begin(), lrs.end(), run.lr) == lrs.end()) lrs.push_back(run.lr);
+    if (panel_per_lr && std::find(lrs.begin(), lrs.end(), panel_value(run)) == lrs.end()) {
+      lrs.push_back(panel_value(run));
+    }
   }
   if (!panel_per_lr) lrs.push_back(0);
-  std::vector<std::string> optimizers;  // colour i is optimizers[i]
+  std::vector<std::string> optimizers;  // colour and dash i are optimizers[i]'s
   double low = INFINITY, high = 0;      // one loss range for every panel, so panels compare
+  bool any_raw = false;
   for (double lr : lrs) {
     plot::Panel panel;
     panel.x_label = fmt::format("step (batch of {})", runs.front().config.batch_size);
     panel.y_label = "training loss (log scale)";
     panel.log_y = true;
+    const auto in_panel = [&](const RunSpec& r) { return !panel_per_lr || panel_value(r) == lr; };
+    // The raw loss, faint behind the smoothed lines, only where it does not
+    // bury them.
+    const bool raw_drawn = std::count_if(runs.begin(), runs.end(), in_panel) <= 6;
+    any_raw = any_raw || raw_drawn;
     std::vector<plot::Series> smooth;
     std::vector<std::string> diverged;
     for (size_t i = 0; i < runs.size(); ++i) {
-      if (panel_per_lr && runs[i].lr != lr) continue;
+      if (!in_panel(runs[i])) continue;
       const RunRecord& rec = records[i];
-      const int color = index_of(optimizers, runs[i].optimizer);
+      const int index = index_of(optimizers, runs[i].optimizer);
+      // The seeds of one optimizer and rate: shades of its colour.
+      const auto seed_rank = std::count_if(runs.begin(), runs.begin() + static_cast<std::ptrdiff_t>(i), [&](const RunSpec& r) {
+        return r.optimizer == runs[i].optimizer && r.lr == runs[i].lr;
+      });
       if (rec.diverged) index_of(diverged, runs[i].optimizer);
       plot::Series raw, line;
-      raw.color = line.color = color;
+      raw.color = line.color = index % plot::kColors;
+      line.style = index / plot::kColors;
+      line.shade = static_cast<int>(seed_rank % plot::kShades);
       raw.faint = true;
       const auto smoothed = smooth_losses(rec.losses, smoothing_steps(rec.steps));
       for (size_t k = 0; k < rec.losses.size(); ++k) {
@@ -66,11 +83,13 @@ plot::Figure loss_figure(const std::vector<RunSpec>& runs, const std::vector<Run
           low = std::min(low, smoothed[k]), high = std::max(high, smoothed[k]);
         }
       }
-      panel.series.push_back(std::move(raw));
+      if (raw_drawn) panel.series.push_back(std::move(raw));
       smooth.push_back(std::move(line));
     }
-    for (auto& s : smooth) panel.series.push_back(std::move(s));
-    panel.title = panel_per_lr ? fmt::format("learning rate {:g}", lr) : "each optimizer at its default learning rate";
+    for (auto& line : smooth) panel.series.push_back(std::move(line));
+    panel.title = !panel_per_lr ? "each optimizer at its default learning rate"
+                  : by_factor   ? fmt::format("{:g} x each optimizer's default learning rate", lr)
+                                : fmt::format("learning rate {:g}", lr);
     if (!diverged.empty()) {
       std::string names;
       for (const auto& name : diverged) names += (names.empty() ? "" : ", ") + name;
@@ -81,10 +100,11 @@ plot::Figure loss_figure(const std::vector<RunSpec>& runs, const std::vector<Run
   if (high > 0) {
     for (auto& panel : figure.panels) panel.y_range = std::pair{low / 1.5, high * 1.5};
   }
-  // One legend for all panels: an optimizer has one colour throughout.
+  // One legend for all panels: an optimizer has one colour and dash throughout.
   for (size_t c = 0; c < optimizers.size(); ++c) {
     plot::Series entry;
-    entry.color = static_cast<int>(c);
+    entry.color = static_cast<int>(c) % plot::kColors;
+    entry.style = static_cast<int>(c) / plot::kColors;
     entry.label = optimizers[c];
     if (!panel_per_lr) {
       const auto run =
@@ -96,33 +116,60 @@ plot::Figure loss_figure(const std::vector<RunSpec>& runs, const std::vector<Run
   figure.columns = std::min<int>(3, static_cast<int>(figure.panels.size()));
   const int rows = (static_cast<int>(figure.panels.size()) + figure.columns - 1) / figure.columns;
   figure.width = std::max(900, 560 * figure.columns);
-  figure.height = 420 * rows + 84;
-  figure.title = "Training loss (smoothed; raw loss faint), " + subtitle;
+  figure.height = 420 * rows + 84 + 24 * ((static_cast<int>(optimizers.size()) + 2) / 3);
+  const bool seeds = std::any_of(runs.begin(), runs.end(), [&](const RunSpec& r) { return r.seed != runs.front().seed; });
+  figure.title = fmt::format("Training loss (smoothed{}{}), {}", any_raw ? "; raw loss faint" : "",
+                             seeds ? "; seeds in shades of their colour" : "", subtitle);
   return figure;
 }
 
-plot::Figure accuracy_figure(const std::vector<SummaryRow>& rows, const std::string& subtitle) {
-  plot::Figure figure = learning_rate_figure(1300, 560, "Test accuracy against learning rate, " + subtitle,
-                                             "test accuracy (%), mean ± sd over seeds");
+namespace {
+
+std::string rate_label(const std::string& optimizer) {
+  if (optimizer_row(optimizer).multiplier == nullptr) return optimizer;
+  const std::string key = swept_key(optimizer);
+  return key == "lr" ? optimizer + " (x lr)" : fmt::format("{} (x {})", optimizer, key);
+}
+
+}  // namespace
+
+plot::Figure sensitivity_figure(const std::vector<SummaryRow>& rows, const std::string& subtitle) {
+  plot::Figure figure = learning_rate_figure(1400, 620, "Test accuracy against learning rate, " + subtitle,
+                                             "test accuracy (%), mean ± standard error over seeds");
   plot::Panel& panel = figure.panels.front();
-  panel.title = "all runs";
+  panel.title = "every run (★ each optimizer's default)";
+  panel.x_label = "learning rate; for lr-free optimizers their multiplier (log scale)";
   std::vector<std::string> optimizers;
-  std::vector<plot::Series> series;
+  std::vector<plot::Series> lines, stars;
   for (const SummaryRow& row : rows) {
-    const int color = index_of(optimizers, row.optimizer);
-    if (static_cast<int>(series.size()) <= color) {
-      series.emplace_back();
-      series.back().color = color;
-      series.back().markers = true;
-      figure.legend.push_back(series.back());
-      figure.legend.back().label = row.optimizer;
+    const int index = index_of(optimizers, row.optimizer);
+    if (static_cast<int>(lines.size()) <= index) {
+      plot::Series line;
+      line.color = index % plot::kColors;
+      line.style = index / plot::kColors;
+      line.markers = true;
+      line.label = rate_label(row.optimizer);
+      figure.legend.push_back(line);
+      line.label.clear();
+      lines.push_back(line);
+      plot::Series star = line;
+      star.no_line = true;
+      star.marker = "★";
+      star.marker_scale = 1.8;
+      stars.push_back(star);
     }
     if (row.accuracy.n == 0) continue;  // every seed diverged at this rate: no point
-    series[color].x.push_back(row.lr);
-    series[color].y.push_back(100 * row.accuracy.mean);
-    series[color].y_err.push_back(100 * row.accuracy.sd);
+    const double mean = 100 * row.accuracy.mean;
+    const double se = 100 * standard_error(row.accuracy);
+    lines[index].x.push_back(row.lr);
+    lines[index].y.push_back(mean);
+    lines[index].y_err.push_back(se);
+    if (std::abs(row.lr - default_swept_value(row.optimizer)) <= 1e-9 * row.lr) {
+      stars[index].x.push_back(row.lr);
+      stars[index].y.push_back(mean);
+    }
   }
-  for (auto& s : series) {
+  for (auto& s : lines) {
     // Points in order of learning rate, so the line reads left to right.
     std::vector<size_t> order(s.x.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -133,7 +180,8 @@ plot::Figure accuracy_figure(const std::vector<SummaryRow>& rows, const std::str
     }
     panel.series.push_back(std::move(sorted));
   }
-  // Beside it, a close-up of the top 2.5 points, where the good optimizers
+  for (auto& s : stars) panel.series.push_back(std::move(s));
+  // Below it, a close-up of the top 3 points, where the good optimizers
   // differ by tenths that the full range squeezes together.
   double best = 0;
   for (const auto& s : panel.series) {
@@ -141,9 +189,10 @@ plot::Figure accuracy_figure(const std::vector<SummaryRow>& rows, const std::str
   }
   plot::Panel zoom = panel;
   zoom.title = "close-up of the best";
-  zoom.y_range = std::pair{best - 2.5, std::min(100.0, best + 0.5)};
+  zoom.y_range = std::pair{best - 3.0, std::min(100.0, best + 0.5)};
   figure.panels.push_back(std::move(zoom));
   figure.columns = 2;
+  figure.height = 600 + 24 * ((static_cast<int>(figure.legend.size()) + 2) / 3);
   return figure;
 }
 
@@ -167,6 +216,58 @@ plot::Figure lr_find_figure(const LrFindResult& result, const std::string& subti
       {result.min_loss_lr_div10, fmt::format("lr of the lowest loss / 10 = {:.3g}", result.min_loss_lr_div10), 2});
   panel.y_range = std::pair{0.0, high * 1.1};
   panel.legend = plot::Panel::Corner::BottomLeft;
+  return figure;
+}
+
+plot::Figure trajectories_figure(const TestFunction& f, const FunctionGrid& grid, const std::vector<Trajectory>& paths,
+                                 const std::string& subtitle) {
+  plot::Figure figure;
+  figure.title = fmt::format("{}: {}", f.name, subtitle);
+  plot::Panel map, loss;
+  map.title = f.summary;
+  map.x_label = "x";
+  map.y_label = "y";
+  map.x_range = std::pair{f.x_range[0], f.x_range[1]};
+  map.y_range = std::pair{f.y_range[0], f.y_range[1]};
+  map.contour = plot::Contour{grid.x, grid.y, grid.values, grid.levels};
+  loss.title = "loss above the minimum";
+  loss.x_label = "step";
+  loss.y_label = "f - f(minimum) (log scale)";
+  loss.log_y = true;
+  double unused_x = 0, unused_y = 0;
+  const double floor = f.value(f.minimum[0], f.minimum[1], &unused_x, &unused_y);
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const Trajectory& t = paths[i];
+    plot::Series path, curve;
+    path.color = curve.color = static_cast<int>(i) % plot::kColors;
+    path.style = curve.style = static_cast<int>(i) / plot::kColors;
+    path.markers = t.points.size() <= 60;
+    for (size_t s = 0; s < t.points.size(); ++s) {
+      path.x.push_back(t.points[s][0]);
+      path.y.push_back(t.points[s][1]);
+      curve.x.push_back(static_cast<double>(s));
+      curve.y.push_back(std::max(t.losses[s] - floor, 1e-12));
+    }
+    plot::Series entry = curve;
+    entry.label = fmt::format("{} (lr {:g}){}", t.optimizer, t.lr, t.diverged ? ", diverged" : "");
+    figure.legend.push_back(entry);
+    map.series.push_back(std::move(path));
+    loss.series.push_back(std::move(curve));
+  }
+  plot::Series start, minimum;
+  start.no_line = minimum.no_line = true;
+  start.color = minimum.color = 4;  // black
+  start.marker = "●";
+  minimum.marker = "★";
+  start.marker_scale = minimum.marker_scale = 1.8;
+  start.x = {f.start[0]}, start.y = {f.start[1]};
+  minimum.x = {f.minimum[0]}, minimum.y = {f.minimum[1]};
+  map.series.push_back(start);
+  map.series.push_back(minimum);
+  figure.panels = {std::move(map), std::move(loss)};
+  figure.columns = 2;
+  figure.width = 1400;
+  figure.height = 640 + 24 * ((static_cast<int>(figure.legend.size()) + 2) / 3);
   return figure;
 }
 

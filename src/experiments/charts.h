@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "experiments/summary.h"
+#include "experiments/trajectories.h"
 #include "experiments/lr_find.h"
 #include "plot/figure.h"
 
@@ -15,12 +16,21 @@ namespace mnist {
 plot::Figure loss_figure(const std::vector<RunSpec>& runs, const std::vector<RunRecord>& records, bool panel_per_lr,
                          const std::string& subtitle);
 
-// Test accuracy against learning rate (log axis), one line per optimizer,
-// error bars of one standard deviation over the seeds.
-plot::Figure accuracy_figure(const std::vector<SummaryRow>& rows, const std::string& subtitle);
+// The sensitivity figure: final test accuracy against learning rate (log
+// axis), one line per optimizer (colour and dash), mean ± standard error
+// over the seeds, each optimizer's default starred, learning-rate-free
+// optimizers at their multiplier on the same axis; and a close-up of the
+// best.
+plot::Figure sensitivity_figure(const std::vector<SummaryRow>& rows, const std::string& subtitle);
 
 // Loss against learning rate (log axis), raw and smoothed, with the
 // suggestion and min-loss/10 marked.
 plot::Figure lr_find_figure(const LrFindResult& result, const std::string& subtitle);
+
+// Optimizers on a 2-D function: the contour plot with each path from the
+// start (●) towards the minimum (★), and the loss above the minimum
+// against the step.
+plot::Figure trajectories_figure(const TestFunction& f, const FunctionGrid& grid, const std::vector<Trajectory>& paths,
+                                 const std::string& subtitle);
 
 }  // namespace mnist

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "util/error.h"
 
@@ -14,8 +15,8 @@ namespace mnist {
 
 using nlohmann::json;
 
-std::string run_name(const std::string& optimizer, double lr, uint64_t seed) {
-  return fmt::format("{}_lr{:g}_seed{}", optimizer, lr, seed);
+std::string run_name(const std::string& optimizer, const std::string& key, double value, uint64_t seed) {
+  return fmt::format("{}_{}{:g}_seed{}", optimizer, key, value, seed);
 }
 
 std::string run_path(const std::string& out_dir, const RunSpec& run) {
@@ -38,25 +39,32 @@ std::vector<RunSpec> plan_grid(const CompareSpec& spec) {
       throw UsageError(fmt::format("--optimizers: '{}' is listed twice", name));
     }
   }
-  for (size_t i = 0; i < spec.lrs.size(); ++i) {
-    const double lr = spec.lrs[i];
-    if (!(std::isfinite(lr) && lr > 0)) {
-      throw UsageError(fmt::format("--lrs: a learning rate must be a finite number > 0, got {}", lr));
+  if (!spec.lrs.empty() && !spec.lr_factors.empty()) {
+    throw UsageError("--lr-factors: give either --lrs or --lr-factors, not both");
+  }
+  const bool factors = !spec.lr_factors.empty();
+  const std::vector<double>& values = factors ? spec.lr_factors : spec.lrs;
+  const std::string flag = factors ? "--lr-factors" : "--lrs";
+  for (size_t i = 0; i < values.size(); ++i) {
+    const double v = values[i];
+    if (!(std::isfinite(v) && v > 0)) {
+      throw UsageError(fmt::format("{}: {} must be a finite number > 0, got {}", flag,
+                                   factors ? "a factor" : "a learning rate", v));
     }
-    if (std::find(spec.lrs.begin(), spec.lrs.begin() + i, lr) != spec.lrs.begin() + i) {
-      throw UsageError(fmt::format("--lrs: {:g} is listed twice", lr));
+    if (std::find(values.begin(), values.begin() + i, v) != values.begin() + i) {
+      throw UsageError(fmt::format("{}: {:g} is listed twice", flag, v));
     }
   }
-  if (spec.lrs.size() > 12) {
-    throw UsageError(fmt::format("--lrs: at most 12 learning rates (each gets a plot panel), got {}", spec.lrs.size()));
+  if (values.size() > 12) {
+    throw UsageError(fmt::format("{}: at most 12 values (each gets a plot panel), got {}", flag, values.size()));
   }
-  for (size_t i = 0; i < spec.lrs.size(); ++i) {
+  for (size_t i = 0; i < values.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
-      if (fmt::format("{:g}", spec.lrs[i]) == fmt::format("{:g}", spec.lrs[j])) {
+      if (fmt::format("{:g}", values[i]) == fmt::format("{:g}", values[j])) {
         throw UsageError(
-            fmt::format("--lrs: {} and {} look the same to 6 significant digits ({:g}), which names runs "
-                        "and table rows; give rates that differ there",
-                        spec.lrs[j], spec.lrs[i], spec.lrs[i]));
+            fmt::format("{}: {} and {} look the same to 6 significant digits ({:g}), which names runs "
+                        "and table rows; give values that differ there",
+                        flag, values[j], values[i], values[i]));
       }
     }
   }
@@ -68,22 +76,27 @@ std::vector<RunSpec> plan_grid(const CompareSpec& spec) {
   }
   std::vector<RunSpec> runs;
   for (const std::string& optimizer : spec.optimizers) {
-    std::vector<std::optional<double>> lrs(spec.lrs.begin(), spec.lrs.end());
-    if (lrs.empty()) lrs.emplace_back();  // the optimizer's default
-    for (const auto& lr : lrs) {
+    // The values this optimizer's sweep takes (none: its default).
+    std::vector<std::optional<double>> swept;
+    for (double v : values) swept.emplace_back(factors ? v * default_swept_value(optimizer) : v);
+    if (swept.empty()) swept.emplace_back();
+    for (size_t k = 0; k < swept.size(); ++k) {
+      const std::optional<double>& value = swept[k];
       for (int s = 0; s < spec.seeds; ++s) {
         TrainConfig config = spec.base;
         config.optimizer.name = optimizer;
-        config.optimizer.lr = lr;
+        config.optimizer.lr.reset();
+        if (value) set_swept_value(config.optimizer, *value);
         config.seed = spec.first_seed + static_cast<uint64_t>(s);
         config.metrics.clear();
         config.checkpoint_every = 0;
         config = config.resolved();
         RunSpec run;
         run.optimizer = optimizer;
-        run.lr = *config.optimizer.lr;
+        run.lr = swept_value(config.optimizer);
+        run.factor = factors ? values[k] : 0;
         run.seed = config.seed;
-        run.name = run_name(optimizer, run.lr, run.seed);
+        run.name = run_name(optimizer, swept_key(optimizer), run.lr, run.seed);
         run.config = std::move(config);
         runs.push_back(std::move(run));
       }

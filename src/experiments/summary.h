@@ -25,6 +25,8 @@ struct Stat {
   int n = 0;
 };
 Stat stat_of(const std::vector<double>& values);
+// The standard error of the mean, sd / sqrt(n) (0 for fewer than two values).
+double standard_error(const Stat& s);
 
 struct SummaryRow {
   std::string optimizer;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "optim/passes.h"
 #include "util/error.h"
@@ -71,6 +72,35 @@ OptimizerConfig OptimizerConfig::resolved() const {
   resolve_hypers(c.hypers, row.hypers, "--optimizer " + c.name);
   if (row.check != nullptr) row.check(c);
   return c;
+}
+
+std::string swept_key(const std::string& optimizer) {
+  const char* multiplier = optimizer_row(optimizer).multiplier;
+  return multiplier != nullptr ? multiplier : "lr";
+}
+
+double default_swept_value(const std::string& optimizer) {
+  const OptimizerRow& row = optimizer_row(optimizer);
+  const std::string key = swept_key(optimizer);
+  if (key == "lr") return row.lr;
+  for (const Hyper& h : row.hypers) {
+    if (key == h.key) return h.fallback.at(0);
+  }
+  throw std::logic_error("row " + std::string(row.name) + " sweeps a key it does not list: " + key);
+}
+
+void set_swept_value(OptimizerConfig& config, double value) {
+  const std::string key = swept_key(config.name);
+  if (key == "lr") {
+    config.lr = value;
+  } else {
+    config.set(key, value);
+  }
+}
+
+double swept_value(const OptimizerConfig& resolved) {
+  const std::string key = swept_key(resolved.name);
+  return key == "lr" ? *resolved.lr : resolved.get(key);
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const std::vector<ParamTensor>& tensors) {

@@ -172,6 +172,14 @@ const std::vector<OptimizerRow>& optimizer_registry();
 const OptimizerRow& optimizer_row(const std::string& name);
 std::vector<std::string> optimizer_names();
 
+// What a sweep of learning rates varies (compare, trajectories): the lr,
+// or for a learning-rate-free optimizer its multiplier (Prodigy's d_coef;
+// DoG's is its lr). The key, its default, and getting and setting it.
+std::string swept_key(const std::string& optimizer);
+double default_swept_value(const std::string& optimizer);
+void set_swept_value(OptimizerConfig& config, double value);
+double swept_value(const OptimizerConfig& resolved);
+
 // config is resolved and validated first (UsageError on a bad value).
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const std::vector<ParamTensor>& tensors);
 

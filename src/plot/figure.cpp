@@ -28,12 +28,25 @@ constexpr Rgb kPalette[kColors] = {{0, 114, 178}, {213, 94, 0},   {0, 158, 115},
 // Colour map 0 layout.
 constexpr double kTextPixels = 12, kTitlePixels = 16;  // text heights
 constexpr const char* kMarker = "•";                   // points, and their legend entries
-constexpr int kBackground = 0, kInk = 1, kGrid = 2, kFirstColor = 3, kFirstFaint = kFirstColor + kColors;
+// Each colour in kShades shades (full first), then each faint.
+constexpr int kBackground = 0, kInk = 1, kGrid = 2, kContour = 3, kFirstColor = 4,
+              kFirstFaint = kFirstColor + kColors * kShades;
+constexpr int kPens = kFirstFaint + kColors;
+// PLplot's line styles for our styles: continuous, long dashes, short dashes.
+constexpr PLINT kLineStyles[kStyles] = {1, 3, 2};
 
-Rgb faint(Rgb c) {  // 35% of the colour over white
-  auto mix = [](int v) { return static_cast<int>(std::lround(255 - 0.35 * (255 - v))); };
+Rgb mixed(Rgb c, double share) {  // share of the colour over white
+  auto mix = [share](int v) { return static_cast<int>(std::lround(255 - share * (255 - v))); };
   return {mix(c.r), mix(c.g), mix(c.b)};
 }
+
+// The colour-map entry of a series' colour, shade and faintness.
+PLINT pen(int color, int shade, bool faint) {
+  const int c = ((color % kColors) + kColors) % kColors;
+  return faint ? kFirstFaint + c : kFirstColor + c * kShades + std::clamp(shade, 0, kShades - 1);
+}
+PLINT pen(const Series& s) { return pen(s.color, s.shade, s.faint); }
+PLINT line_style(const Series& s) { return kLineStyles[((s.style % kStyles) + kStyles) % kStyles]; }
 
 // Text as PLplot prints it: '#' starts its escape sequences, "##" is '#'.
 std::string escaped(const std::string& text) {
@@ -108,6 +121,7 @@ void log_axis_labels(bool x_axis, Range range, Range other) {
 
 PLINT legend_position(Panel::Corner corner) {
   using C = Panel::Corner;
+  if (corner == C::Outside) return PL_POSITION_RIGHT | PL_POSITION_TOP | PL_POSITION_OUTSIDE;
   const PLINT vertical = corner == C::TopRight || corner == C::TopLeft ? PL_POSITION_TOP : PL_POSITION_BOTTOM;
   const PLINT horizontal = corner == C::TopRight || corner == C::BottomRight ? PL_POSITION_RIGHT : PL_POSITION_LEFT;
   return vertical | horizontal | PL_POSITION_INSIDE;
@@ -122,37 +136,78 @@ void draw_legend(const std::vector<Series>& series, const std::vector<Mark>& mar
   std::vector<PLINT> opts, text_colors, line_colors, line_styles, symbol_colors, symbol_numbers;
   std::vector<PLFLT> line_widths, symbol_scales;
   std::vector<const char*> texts, symbols;
-  std::vector<std::string> labels;  // escaped; reserved so that texts stay valid
+  std::vector<std::string> labels, glyphs;  // escaped; reserved so that texts stay valid
   labels.reserve(series.size() + marks.size());
-  auto add = [&](const std::string& label, int color, int style, double width, bool marker) {
-    opts.push_back(PL_LEGEND_LINE | (marker ? PL_LEGEND_SYMBOL : 0));
+  glyphs.reserve(series.size() + marks.size());
+  auto add = [&](const std::string& label, PLINT color, PLINT style, double width, const std::string& marker,
+                 bool line, double scale) {
+    opts.push_back((line ? PL_LEGEND_LINE : 0) | (marker.empty() ? 0 : PL_LEGEND_SYMBOL));
     labels.push_back(escaped(label));
     texts.push_back(labels.back().c_str());
+    glyphs.push_back(marker);
     text_colors.push_back(kInk);
     line_colors.push_back(color);
     line_styles.push_back(style);
     line_widths.push_back(width);
     symbol_colors.push_back(color);
-    symbol_scales.push_back(1.0);
+    symbol_scales.push_back(scale);
     symbol_numbers.push_back(1);
-    symbols.push_back(marker ? kMarker : "");
+    symbols.push_back(glyphs.back().c_str());
   };
   for (const Series& s : series) {
     if (!s.label.empty()) {
-      add(s.label, (s.faint ? kFirstFaint : kFirstColor) + s.color % kColors, 1, s.faint ? 0.8 : 2.0, s.markers);
+      add(s.label, pen(s), line_style(s), s.faint ? 0.8 : 2.0, s.markers || s.no_line ? s.marker : "", !s.no_line,
+          s.marker_scale);
     }
   }
-  for (const Mark& m : marks) add(m.label, kFirstColor + m.color % kColors, 2, 1.5, false);
+  for (const Mark& m : marks) add(m.label, pen(m.color, 0, false), 2, 1.5, "", true, 1.0);
   if (texts.empty()) return;
   const auto n = static_cast<PLINT>(texts.size());
   const bool inside = (position & PL_POSITION_INSIDE) != 0 && (position & (PL_POSITION_LEFT | PL_POSITION_RIGHT));
+  const bool outside = (position & PL_POSITION_OUTSIDE) != 0;
   PLFLT width = 0, height = 0;
   plwidth(1);
-  pllegend(&width, &height, (inside ? PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX : 0) | PL_LEGEND_ROW_MAJOR,
-           position, inside ? 0.02 : 0.0, inside ? 0.03 : 0.0, 0.04, kBackground, kInk, 1, (n + columns - 1) / columns,
-           std::min<PLINT>(n, columns), n, opts.data(), 1.0, text_scale, 2.0, 0.0, text_colors.data(), texts.data(),
-           nullptr, nullptr, nullptr, nullptr, line_colors.data(), line_styles.data(), line_widths.data(),
-           symbol_colors.data(), symbol_scales.data(), symbol_numbers.data(), symbols.data());
+  pllegend(&width, &height,
+           (inside || outside ? PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX : 0) | PL_LEGEND_ROW_MAJOR, position,
+           inside ? 0.02 : outside ? 0.02 : 0.0, inside ? 0.03 : 0.0, 0.04, kBackground, kInk, 1,
+           (n + columns - 1) / columns, std::min<PLINT>(n, columns), n, opts.data(), 1.0, text_scale, 2.0, 0.0,
+           text_colors.data(), texts.data(), nullptr, nullptr, nullptr, nullptr, line_colors.data(),
+           line_styles.data(), line_widths.data(), symbol_colors.data(), symbol_scales.data(), symbol_numbers.data(),
+           symbols.data());
+}
+
+// Filled bands between the contour levels, light to darker, with a thin
+// line at each level.
+void draw_contour(const Contour& c) {
+  const auto nx = static_cast<PLINT>(c.x.size()), ny = static_cast<PLINT>(c.y.size());
+  if (nx < 2 || ny < 2 || c.levels.size() < 2) return;
+  std::vector<PLFLT> cells(static_cast<size_t>(nx) * ny);
+  std::vector<PLFLT*> columns(static_cast<size_t>(nx));  // PLplot's z[i][j]: x first
+  for (PLINT i = 0; i < nx; ++i) {
+    columns[i] = cells.data() + static_cast<size_t>(i) * ny;
+    for (PLINT j = 0; j < ny; ++j) columns[i][j] = c.z[j][i];
+  }
+  std::vector<PLFLT> xs(c.x.begin(), c.x.end()), ys(c.y.begin(), c.y.end());
+  PLcGrid grid{xs.data(), ys.data(), nullptr, nx, ny, 0};
+  std::vector<PLFLT> levels(c.levels.begin(), c.levels.end());
+  // Bands reach the grid's lowest and highest values, so no region is left
+  // unfilled; lines are drawn at the given levels only.
+  double lo = levels.front(), hi = levels.back();
+  for (const auto& row : c.z) {
+    for (double v : row) lo = std::min(lo, v), hi = std::max(hi, v);
+  }
+  std::vector<PLFLT> bands = levels;
+  if (lo < bands.front()) bands.insert(bands.begin(), lo);
+  if (hi > bands.back()) bands.push_back(hi);
+  // Light blue-grey for the low values up to white for the high ones.
+  const PLFLT pos[2] = {0, 1}, r[2] = {0.62, 1.0}, g[2] = {0.74, 1.0}, b[2] = {0.90, 1.0};
+  plscmap1l(1, 2, pos, r, g, b, nullptr);
+  plshades(const_cast<const PLFLT* const*>(columns.data()), nx, ny, nullptr, xs.front(), xs.back(), ys.front(),
+           ys.back(), bands.data(), static_cast<PLINT>(bands.size()), 1, 0, 0, plfill, 1, pltr1, &grid);
+  plcol0(kContour);
+  plwidth(0.6);
+  plcont(const_cast<const PLFLT* const*>(columns.data()), nx, ny, 1, nx, 1, ny, levels.data(),
+         static_cast<PLINT>(levels.size()), pltr1, &grid);
 }
 
 // text_scale: PLplot's character scale that gives kTextPixels-high text
@@ -168,10 +223,12 @@ void draw_panel(const Panel& p, double vx0, double vx1, double vy0, double vy1, 
   for (const Mark& m : p.marks) xr.add(axis_value(m.x, p.log_x));
   xr = p.log_x ? xr.padded(0.02) : xr.padded(0.01);
   yr = yr.padded(0.04);
+  if (p.x_range) xr = {axis_value(p.x_range->first, p.log_x), axis_value(p.x_range->second, p.log_x)};
   if (p.y_range) yr = {axis_value(p.y_range->first, p.log_y), axis_value(p.y_range->second, p.log_y)};
 
   plvpor(vx0, vx1, vy0, vy1);
   plwind(xr.lo, xr.hi, yr.lo, yr.hi);
+  if (p.contour) draw_contour(*p.contour);
   // Log axes are labelled here at 1, 2 and 5 times powers of ten (PLplot
   // would label only whole decades); linear axes by PLplot.
   const std::string xopt = p.log_x ? "l" : "n", yopt = p.log_y ? "l" : "nv";
@@ -193,20 +250,26 @@ void draw_panel(const Panel& p, double vx0, double vx1, double vy0, double vy1, 
       if (s.faint != (pass == 0)) continue;
       drawable(s, p, x, y, &lo, &hi);
       if (x.empty()) continue;
-      plcol0((s.faint ? kFirstFaint : kFirstColor) + s.color % kColors);
+      plcol0(pen(s));
       plwidth(s.faint ? 0.8 : 2.0);
-      if (x.size() > 1) plline(static_cast<PLINT>(x.size()), x.data(), y.data());
+      pllsty(line_style(s));
+      if (x.size() > 1 && !s.no_line) plline(static_cast<PLINT>(x.size()), x.data(), y.data());
+      pllsty(1);
       if (!s.y_err.empty()) {
         plwidth(1.5);
         plerry(static_cast<PLINT>(x.size()), x.data(), lo.data(), hi.data());
       }
-      if (s.markers || x.size() == 1) plstring(static_cast<PLINT>(x.size()), x.data(), y.data(), kMarker);
+      if (s.markers || s.no_line || x.size() == 1) {
+        plschr(0, text_scale * s.marker_scale);
+        plstring(static_cast<PLINT>(x.size()), x.data(), y.data(), s.marker.c_str());
+        plschr(0, text_scale);
+      }
     }
   }
   for (const Mark& m : p.marks) {
     const double mx = axis_value(m.x, p.log_x);
     const double mxs[2] = {mx, mx}, mys[2] = {yr.lo, yr.hi};
-    plcol0(kFirstColor + m.color % kColors);
+    plcol0(pen(m.color, 0, false));
     plwidth(1.5);
     pllsty(2);
     plline(2, mxs, mys);
@@ -222,14 +285,18 @@ void draw(const Figure& f, const char* device, const std::string& file) {
   plsdev(device);
   plsfnam(file.c_str());
   plspage(0, 0, f.width, f.height, 0, 0);
-  plscmap0n(kFirstFaint + kColors);
+  plscmap0n(kPens);
   plscol0(kBackground, 255, 255, 255);
   plscol0(kInk, 0, 0, 0);
   plscol0(kGrid, 225, 225, 225);
+  plscol0(kContour, 160, 170, 190);
   for (int i = 0; i < kColors; ++i) {
-    const Rgb c = kPalette[i], l = faint(c);
-    plscol0(kFirstColor + i, c.r, c.g, c.b);
-    plscol0(kFirstFaint + i, l.r, l.g, l.b);
+    for (int shade = 0; shade < kShades; ++shade) {
+      const Rgb c = mixed(kPalette[i], 1.0 - 0.18 * shade);
+      plscol0(pen(i, shade, false), c.r, c.g, c.b);
+    }
+    const Rgb l = mixed(kPalette[i], 0.35);
+    plscol0(pen(i, 0, true), l.r, l.g, l.b);
   }
   plinit();
   plfontld(1);
@@ -239,8 +306,13 @@ void draw(const Figure& f, const char* device, const std::string& file) {
   plschr(0, kTextPixels / px);
   pladv(0);
   const double title_band = f.title.empty() ? 0.0 : 50.0 / f.height;
-  // The figure's legend, in rows of up to 6 under the title.
-  const int legend_rows = (static_cast<int>(f.legend.size()) + 5) / 6;
+  // The figure's legend under the title, in rows of as many entries as fit
+  // (at most 6), each as wide as the longest label.
+  size_t longest = 0;
+  for (const Series& s : f.legend) longest = std::max(longest, s.label.size());
+  const double entry_pixels = 90.0 + 9.0 * static_cast<double>(longest);
+  const int per_row = std::clamp(static_cast<int>(0.96 * f.width / entry_pixels), 1, 6);
+  const int legend_rows = (static_cast<int>(f.legend.size()) + per_row - 1) / per_row;
   const double legend_band = 24.0 * legend_rows / f.height;
   const int columns = std::max(1, f.columns);
   const int rows = (static_cast<int>(f.panels.size()) + columns - 1) / columns;
@@ -250,14 +322,15 @@ void draw(const Figure& f, const char* device, const std::string& file) {
     const int r = static_cast<int>(i) / columns, c = static_cast<int>(i) % columns;
     const double cw = 1.0 / columns, ch = (1.0 - title_band - legend_band) / rows;
     const double x0 = c * cw, y1 = 1.0 - title_band - legend_band - r * ch;
-    draw_panel(f.panels[i], x0 + left, x0 + cw - right, y1 - ch + bottom, y1 - top, kTextPixels / px);
+    // A legend outside the panel takes 210 pixels on its right.
+    const double legend_room = f.panels[i].legend == Panel::Corner::Outside ? 210.0 / f.width : 0.0;
+    draw_panel(f.panels[i], x0 + left, x0 + cw - right - legend_room, y1 - ch + bottom, y1 - top, kTextPixels / px);
   }
   if (legend_rows > 0) {
-    // About 170 pixels an entry, centred.
-    const double share = std::min(0.96, std::min<double>(6, f.legend.size()) * 170.0 / f.width);
+    const double share = std::min(0.98, std::min<double>(per_row, f.legend.size()) * entry_pixels / f.width);
     plvpor(0.5 - share / 2, 0.5 + share / 2, 1 - title_band - legend_band, 1 - title_band);
     plwind(0, 1, 0, 1);
-    draw_legend(f.legend, {}, PL_POSITION_TOP | PL_POSITION_INSIDE, /*columns=*/6, kTextPixels / px);
+    draw_legend(f.legend, {}, PL_POSITION_TOP | PL_POSITION_INSIDE, per_row, kTextPixels / px);
   }
   if (!f.title.empty()) {
     plvpor(0, 1, 1 - title_band, 1);

@@ -14,13 +14,30 @@ namespace mnist::plot {
 // deficiencies (Okabe and Ito's palette).
 constexpr int kColors = 8;
 
+// Line styles: with the colours, they tell up to 24 series apart.
+constexpr int kStyles = 3;  // solid, dashed, dotted
+// Shades of a colour, from full to lighter (the seeds of one configuration).
+constexpr int kShades = 4;
+
 struct Series {
   std::string label;  // empty: not in the legend
   std::vector<double> x, y;
   std::vector<double> y_err;  // if not empty: error bars of +-y_err
   int color = 0;              // 0 .. kColors-1
+  int style = 0;              // 0 .. kStyles-1
+  int shade = 0;              // 0 .. kShades-1
   bool faint = false;         // a thin, light line behind the others
   bool markers = false;       // a marker at each point
+  bool no_line = false;       // markers only
+  std::string marker = "•";   // the glyph of the markers (any text the font has: "★", "▲", "■")
+  double marker_scale = 1.0;
+};
+
+// Filled contours of z over a grid, drawn under the series.
+struct Contour {
+  std::vector<double> x, y;            // increasing grid coordinates
+  std::vector<std::vector<double>> z;  // z[j][i] at (x[i], y[j])
+  std::vector<double> levels;          // increasing
 };
 
 struct Mark {  // a dashed vertical line across the panel at x, named in the legend
@@ -34,8 +51,9 @@ struct Panel {
   bool log_x = false, log_y = false;
   std::vector<Series> series;
   std::vector<Mark> marks;
-  std::optional<std::pair<double, double>> y_range;  // default: fits the data
-  enum class Corner { TopRight, BottomRight, BottomLeft, TopLeft };
+  std::optional<std::pair<double, double>> x_range, y_range;  // default: fits the data
+  std::optional<Contour> contour;
+  enum class Corner { TopRight, BottomRight, BottomLeft, TopLeft, Outside };  // Outside: right of the panel
   Corner legend = Corner::TopRight;
 };
 
