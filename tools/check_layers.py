@@ -11,7 +11,7 @@ import pathlib
 import re
 import sys
 
-FLOORS = ["util", "io", "plot", "data", "kernels", "nn", "optim", "checkpoint", "train", "experiments", "cli"]
+FLOORS = ["util", "io", "plot", "data", "kernels", "nn", "optim", "checkpoint", "train", "experiments", "web", "cli"]
 
 
 def main():

@@ -6,8 +6,8 @@
 
 #include "cli/common.h"
 #include "checkpoint/checkpoint.h"
-#include "io/image.h"
-#include "train/evaluate.h"
+#include "io/file.h"
+#include "train/predict.h"
 #include "util/error.h"
 
 namespace mnist::cli {
@@ -18,49 +18,81 @@ struct PredictArgs {
   std::string model;
   std::vector<std::string> images;
   bool json = false, show = false;
+  int top_k = 0;
 };
 
-// The preprocessed 28x28 input as text, darker characters for more ink.
-void print_ascii(const std::vector<float>& pixels, int size) {
-  static constexpr const char* kRamp = " .:-=+*#%@";
-  for (int y = 0; y < size; ++y) {
-    std::string line;
-    for (int x = 0; x < size; ++x) {
-      const float v = pixels[static_cast<size_t>(y) * size + x];
-      line += kRamp[std::clamp(static_cast<int>(v / 256.0f * 10), 0, 9)];
-    }
-    fmt::print("  |{}|\n", line);
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// `mnist predict digit.png model.safetensors`: say so, not "not a safetensors file".
+void check_order(const PredictArgs& args) {
+  const auto checkpoint = std::find_if(args.images.begin(), args.images.end(),
+                                       [](const std::string& f) { return ends_with(f, ".safetensors"); });
+  if (checkpoint != args.images.end() && !ends_with(args.model, ".safetensors")) {
+    throw UsageError(fmt::format("MODEL comes first: mnist predict MODEL IMAGE...; got '{}' where the model goes "
+                                 "and the checkpoint '{}' among the images",
+                                 args.model, *checkpoint));
   }
 }
 
-int run_predict(const PredictArgs& args) {
-  const SavedModel saved = load_model(args.model);
-  const Shape shape = saved.network.input_shape();
-  if (shape.channels != 1 || shape.height != shape.width) {
-    throw Error(fmt::format("{}: predict needs a model for square grey images", args.model));
-  }
-  const int size = shape.height;
-  // MNIST fits digits into 20x20 of 28x28; keep that proportion.
-  const int box = std::max(1, (size * 20 + 14) / 28);
-  auto results = nlohmann::json::array();
-  Predictor predict(saved.network);
-  for (const auto& path : args.images) {
-    std::vector<float> pixels = preprocess_digit(read_image(path), path, size, box);
-    if (args.show) print_ascii(pixels, size);
-    std::vector<float> input(pixels.size());
-    for (size_t i = 0; i < pixels.size(); ++i) input[i] = saved.scaling.apply(pixels[i]);
-    const std::span<const float> probs = predict(input.data());
-    const int digit = static_cast<int>(std::max_element(probs.begin(), probs.end()) - probs.begin());
-    if (args.json) {
-      results.push_back({{"file", path}, {"digit", digit}, {"probabilities", std::vector<float>(probs.begin(), probs.end())}});
-      continue;
+nlohmann::json result_json(const std::string& file, const Prediction& p, const PredictArgs& args) {
+  nlohmann::json j = {{"file", file}, {"digit", p.digit}, {"probabilities", p.probabilities}};
+  if (args.top_k > 0) {
+    auto top = nlohmann::json::array();
+    for (const auto& [digit, probability] : top_k(p.probabilities, args.top_k)) {
+      top.push_back({{"digit", digit}, {"probability", probability}});
     }
-    std::string table;
-    for (size_t d = 0; d < probs.size(); ++d) table += fmt::format(" {}:{:.3f}", d, probs[d]);
-    fmt::print("{}: {} (p = {:.3f}) |{}\n", path, digit, probs[digit], table);
+    j["top_k"] = top;
+  }
+  if (args.show) j["input_text"] = input_as_text(p);
+  return j;
+}
+
+void print_result(const std::string& file, const Prediction& p, const PredictArgs& args) {
+  if (args.show) {
+    for (const std::string& row : input_as_text(p)) fmt::print("  |{}|\n", row);
+  }
+  if (args.top_k > 0) {
+    std::string others;
+    for (const auto& [digit, probability] : top_k(p.probabilities, args.top_k)) {
+      others += fmt::format("{}{} ({:.3f})", others.empty() ? "" : ", ", digit, probability);
+    }
+    fmt::print("{}: {} (p = {:.3f}); most likely: {}\n", file, p.digit, p.probabilities[p.digit], others);
+    return;
+  }
+  std::string table;
+  for (size_t d = 0; d < p.probabilities.size(); ++d) table += fmt::format(" {}:{:.3f}", d, p.probabilities[d]);
+  fmt::print("{}: {} (p = {:.3f}) |{}\n", file, p.digit, p.probabilities[p.digit], table);
+}
+
+// Each image on its own: one that cannot be read is reported (on stderr, and
+// in the JSON as {"file", "error"}) and the others still predicted; the exit
+// code is then 1.
+int run_predict(const PredictArgs& args) {
+  check_order(args);
+  if (args.top_k < 0) throw UsageError(fmt::format("--top-k: must be 0 or more, got {}", args.top_k));
+  const SavedModel saved = load_model(args.model);
+  ImageClassifier classifier(saved, args.model);
+  auto results = nlohmann::json::array();
+  int failed = 0;
+  for (const auto& path : args.images) {
+    try {
+      const Prediction p = classifier.classify(read_image(path), path);
+      if (args.json) {
+        results.push_back(result_json(path, p, args));
+      } else {
+        print_result(path, p, args);
+      }
+    } catch (const Error& e) {
+      ++failed;
+      fmt::print(stderr, "mnist: {}\n", e.what());
+      if (args.json) results.push_back({{"file", path}, {"error", e.what()}});
+    }
   }
   if (args.json) fmt::print("{}\n", results.dump());
-  return 0;
+  std::fflush(stdout);
+  return failed > 0 ? 1 : 0;
 }
 
 }  // namespace
@@ -68,13 +100,15 @@ int run_predict(const PredictArgs& args) {
 Command add_predict(CLI::App& app) {
   auto args = std::make_shared<PredictArgs>();
   auto* cmd = app.add_subcommand("predict", "Recognise the digit in your own PNG, JPEG or BMP images");
-  cmd->footer("Any size, dark ink on light paper or light on dark. Examples:\n"
+  cmd->footer("Any size, dark ink on light paper or light on dark, photos too (docs/formats.md says how they\n"
+              "are prepared). Examples:\n"
               "  mnist predict mnist.safetensors my-digit.png\n"
-              "  mnist predict mnist.safetensors *.jpg --json");
+              "  mnist predict mnist.safetensors *.jpg --json --top-k 3");
   cmd->add_option("MODEL", args->model, "Checkpoint (safetensors) written by mnist train")->required();
   cmd->add_option("IMAGE", args->images, "Image files of one digit each")->required();
-  cmd->add_flag("--json", args->json, "Print a JSON list of {file, digit, probabilities}");
-  cmd->add_flag("--show", args->show, "Draw the preprocessed 28x28 input as text");
+  cmd->add_flag("--json", args->json, "Print a JSON list of {file, digit, probabilities} (and top_k, input_text)");
+  cmd->add_flag("--show", args->show, "Draw the preprocessed input as text (with --json: as input_text)");
+  cmd->add_option("--top-k", args->top_k, "Also list the K most likely digits")->type_name("K");
   return {cmd, [args] { return run_predict(*args); }};
 }
 

@@ -26,6 +26,7 @@ Command add_convert(CLI::App& app);
 Command add_compare(CLI::App& app);
 Command add_lr_find(CLI::App& app);
 Command add_trajectories(CLI::App& app);
+Command add_serve(CLI::App& app);
 
 // $MNIST_DATA if set, else data/mnist (where scripts/setup.sh puts MNIST).
 std::string default_data_path();

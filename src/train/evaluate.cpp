@@ -1,6 +1,7 @@
 #include "train/evaluate.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "kernels/layers.h"
@@ -22,6 +23,9 @@ EvalResult evaluate(const Network<float>& network, const ImageSet& set, const In
     std::vector<int> confusion;
   };
   std::vector<BlockResult> results(static_cast<size_t>(blocks));
+  EvalResult total;
+  total.predicted.resize(static_cast<size_t>(set.count));
+  total.confidence.resize(static_cast<size_t>(set.count));
   std::vector<Workspace<float>> workspaces;
   std::vector<std::vector<float>> inputs(static_cast<size_t>(pool.size()),
                                          std::vector<float>(image * kEvalBlock));
@@ -41,11 +45,15 @@ EvalResult evaluate(const Network<float>& network, const ImageSet& set, const In
     for (int i = 0; i < n; ++i) {
       const float* z = logits + static_cast<size_t>(i) * classes;
       const int predicted = static_cast<int>(std::max_element(z, z + classes) - z);
+      // The predicted class's softmax probability: 1 / sum exp(z - z_max).
+      double sum = 0;
+      for (int c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(z[c]) - z[predicted]);
+      total.predicted[static_cast<size_t>(begin + i)] = static_cast<uint8_t>(predicted);
+      total.confidence[static_cast<size_t>(begin + i)] = static_cast<float>(1 / sum);
       r.correct += predicted == labels[w][i];
       ++r.confusion[static_cast<size_t>(labels[w][i]) * classes + predicted];
     }
   });
-  EvalResult total;
   total.samples = set.count;
   total.confusion.assign(static_cast<size_t>(classes) * classes, 0);
   for (const auto& r : results) {

@@ -11,6 +11,8 @@ struct EvalResult {
   double loss = 0;             // mean cross-entropy
   int correct = 0, samples = 0;
   std::vector<int> confusion;  // classes x classes, [true][predicted]
+  std::vector<uint8_t> predicted;  // each sample's predicted class
+  std::vector<float> confidence;   // ... and its probability
   double accuracy() const { return samples ? static_cast<double>(correct) / samples : 0.0; }
 };
 

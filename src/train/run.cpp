@@ -42,6 +42,19 @@ RunPlan plan_resume(const std::string& checkpoint, const ResumeChanges& changes)
   return plan;
 }
 
+std::string data_fingerprint(const ImageSet& test) {
+  uint64_t hash = 1469598103934665603ULL;  // FNV-1a, 64 bits
+  auto mix = [&](uint64_t byte) {
+    hash ^= byte;
+    hash *= 1099511628211ULL;
+  };
+  for (int v : {test.count, test.rows, test.cols}) {
+    for (int k = 0; k < 4; ++k) mix((static_cast<uint32_t>(v) >> (8 * k)) & 0xff);
+  }
+  for (uint8_t label : test.labels) mix(label);
+  return fmt::format("{:016x}", hash);
+}
+
 std::shared_ptr<const DataSplits> borrow(const DataSplits& data) {
   return std::shared_ptr<const DataSplits>(std::shared_ptr<const DataSplits>(), &data);
 }
@@ -175,8 +188,13 @@ void TrainingRun::save(const std::string& path) {
       throw Diverged(fmt::format("training diverged by step {}: the weights are not finite", steps()), steps(), NAN);
     }
   }
-  save_checkpoint(path, *network_, data_->scaling, training_metadata(plan_.config, trainer_->state(), steps(), *schedule_),
-                  optimizer_.get());
+  auto metadata = training_metadata(plan_.config, trainer_->state(), steps(), *schedule_);
+  metadata["data.fingerprint"] = data_fingerprint(data_->test);
+  if (final_test_) {
+    metadata["test.accuracy"] = fmt::format("{:.17g}", final_test_->accuracy());
+    metadata["test.loss"] = fmt::format("{:.17g}", final_test_->loss);
+  }
+  save_checkpoint(path, *network_, data_->scaling, metadata, optimizer_.get());
 }
 
 RunResult TrainingRun::run(const RunEvents& events) {
@@ -230,6 +248,7 @@ RunResult TrainingRun::run(const RunEvents& events) {
     return result;
   }
   result.test = trainer_->test_result();
+  final_test_ = result.test;
   if (metrics_) {
     metrics_->final(*result.test, steps(), trainer_->state().seconds);
     metrics_->close();

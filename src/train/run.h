@@ -123,7 +123,14 @@ class TrainingRun {
   std::unique_ptr<Trainer> trainer_;
   std::unique_ptr<MetricsLog> metrics_;
   std::atomic<bool> stop_requested_{false};
+  std::optional<EvalResult> final_test_;  // once the run has finished: saved with the weights
 };
+
+// A fingerprint of a data set's test split (its size and labels, which tell
+// MNIST from Fashion-MNIST and any other set, whatever its file format):
+// checkpoints record it as "data.fingerprint", and eval refuses a model's
+// evaluation on a data set with another.
+std::string data_fingerprint(const ImageSet& test);
 
 // Data that the caller keeps alive (compare's grid shares one copy).
 std::shared_ptr<const DataSplits> borrow(const DataSplits& data);
