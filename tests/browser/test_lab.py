@@ -77,6 +77,14 @@ class Server:
         data = ["--data", self.args.data] if self.args.data else []
         self.log_path = os.path.join(self.args.out, "server.log")
         self.log = open(self.log_path, "w")
+        if not self.args.model:
+            # A model good enough to read drawn digits: the CNN, one epoch of Adam.
+            self.args.model = os.path.join(self.tmp, "model.safetensors")
+            train = [self.args.binary, "train", "--optimizer", "adam", "--epochs", "1", "--log-every", "600",
+                     "--save", self.args.model] + data
+            print("running:", " ".join(train), flush=True)
+            if subprocess.run(train, stdout=self.log, stderr=subprocess.STDOUT, timeout=900).returncode != 0:
+                raise RuntimeError(f"{' '.join(train)} failed; see {self.log_path}")
         # A small compare folder for the Experiments tab.
         compare = [self.args.binary, "compare", "--optimizers", "sgd,adam", "--train-samples", "2000",
                    "--epochs", "1", "--out", os.path.join(runs, "quick")] + data
@@ -477,13 +485,14 @@ def main():
     global ARGS, SERVER
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--binary", help="the mnist binary to run `serve` (and `compare`) with")
-    parser.add_argument("--model", help="the checkpoint for --model (with --binary)")
+    parser.add_argument("--model", help="the checkpoint for --model (with --binary; default: train a CNN for one "
+                                        "epoch with Adam, about 10 s)")
     parser.add_argument("--data", help="the data set for --data (with --binary)")
     parser.add_argument("--url", help="test a server already running at this base URL instead")
     parser.add_argument("--out", required=True, help="folder for the screenshots and logs")
     ARGS, rest = parser.parse_known_args()
-    if bool(ARGS.binary) == bool(ARGS.url) or (ARGS.binary and not ARGS.model):
-        parser.error("give either --binary with --model, or --url")
+    if bool(ARGS.binary) == bool(ARGS.url):
+        parser.error("give either --binary (and --model) or --url")
     os.makedirs(ARGS.out, exist_ok=True)
     SERVER = Server(ARGS)
     # Killed, the script still stops the server it started (the finally below).
