@@ -69,15 +69,54 @@ json hypers_json(const std::vector<Hyper>& hypers) {
   return out;
 }
 
-// A field of a run request: its value when given, with the type checked.
-template <class T>
-std::optional<T> field(const json& request, const char* key) {
+// A field of a run request, when given: a string, a number, or a whole
+// number within [lo, hi] (never rounded or wrapped).
+std::optional<std::string> text_field(const json& request, const char* key) {
   if (!request.contains(key) || request.at(key).is_null()) return std::nullopt;
-  try {
-    return request.at(key).get<T>();
-  } catch (const json::exception&) {
-    throw LabError(400, fmt::format("{}: has the wrong type ({})", key, request.at(key).dump()));
+  if (!request.at(key).is_string()) throw LabError(400, fmt::format("{}: must be a string", key));
+  return request.at(key).get<std::string>();
+}
+std::optional<double> number_field(const json& request, const char* key) {
+  if (!request.contains(key) || request.at(key).is_null()) return std::nullopt;
+  if (!request.at(key).is_number()) throw LabError(400, fmt::format("{}: must be a number", key));
+  return request.at(key).get<double>();
+}
+std::optional<int64_t> whole_field(const json& request, const char* key, int64_t lo, int64_t hi) {
+  if (!request.contains(key) || request.at(key).is_null()) return std::nullopt;
+  const json& v = request.at(key);
+  if (!v.is_number_integer()) throw LabError(400, fmt::format("{}: must be a whole number", key));
+  const bool huge = v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX);
+  if (huge || v.get<int64_t>() < lo || v.get<int64_t>() > hi) {
+    throw LabError(400, fmt::format("{}: must be {} to {}, got {}", key, lo, hi, v.dump()));
   }
+  return v.get<int64_t>();
+}
+
+// A name from a request, fit to quote in a message.
+std::string printable(const std::string& name) {
+  std::string out;
+  for (char c : name.substr(0, 100)) out += static_cast<unsigned char>(c) < 32 ? '?' : c;
+  return out;
+}
+
+// The registries' messages name flags (--beta1); the API's fields (beta1).
+std::string as_fields(std::string message) {
+  if (message.rfind("--", 0) == 0) {
+    message.erase(0, 2);
+    for (char& c : message) {
+      if (c == ':' || c == ' ') break;
+      if (c == '-') c = '_';
+    }
+  }
+  return message;
+}
+
+// Whether path resolves (links followed) to somewhere inside root.
+bool inside(const fs::path& root, const fs::path& path) {
+  std::error_code ec;
+  const fs::path real = fs::canonical(path, ec), base = fs::canonical(root, ec);
+  if (ec || real.empty()) return false;
+  return std::mismatch(base.begin(), base.end(), real.begin(), real.end()).first == base.end();
 }
 
 // A checkpoint id is a file name in the runs folder, the --model file, or a
@@ -217,7 +256,9 @@ std::shared_ptr<Lab::Model> Lab::find_model(const std::string& id) {
     return models_.at(list.back()["id"].get<std::string>());
   }
   const auto it = models_.find(id);
-  if (it == models_.end() || !it->second->saved) throw LabError(404, fmt::format("model '{}': not found", id));
+  if (it == models_.end() || !it->second->saved) {
+    throw LabError(404, fmt::format("model '{}': not found", printable(id)));
+  }
   return it->second;
 }
 
@@ -335,14 +376,16 @@ json Lab::start_run(const json& request) {
   TrainConfig& c = run->config;
   c.data = options_.data;
   try {
-    c.model = field<std::string>(request, "model").value_or("cnn");
-    c.optimizer.name = field<std::string>(request, "optimizer").value_or("sgd");
-    c.optimizer.lr = field<double>(request, "lr");
-    c.schedule.name = field<std::string>(request, "schedule").value_or("constant");
-    c.schedule.warmup_steps = field<int>(request, "warmup_steps").value_or(0);
-    c.epochs = field<int>(request, "epochs").value_or(1);
-    c.batch_size = field<int>(request, "batch_size").value_or(100);
-    c.seed = field<uint64_t>(request, "seed").value_or(0);
+    c.model = text_field(request, "model").value_or("cnn");
+    c.optimizer.name = text_field(request, "optimizer").value_or("sgd");
+    c.optimizer.lr = number_field(request, "lr");
+    c.schedule.name = text_field(request, "schedule").value_or("constant");
+    c.schedule.warmup_steps = static_cast<int>(whole_field(request, "warmup_steps", 0, 1 << 30).value_or(0));
+    c.epochs = static_cast<int>(whole_field(request, "epochs", 1, 1000).value_or(1));
+    c.batch_size = static_cast<int>(whole_field(request, "batch_size", 1, 1 << 20).value_or(100));
+    c.seed = static_cast<uint64_t>(whole_field(request, "seed", 0, int64_t{1} << 53).value_or(0));
+    run->train_samples = static_cast<int>(
+        whole_field(request, "train_samples", 1, 1 << 30).value_or(options_.default_train_samples));
     const OptimizerRow& row = optimizer_row(c.optimizer.name);
     if (request.contains("hypers")) c.optimizer.hypers = hypers_from_json(request["hypers"], row.hypers, {});
     if (request.contains("schedule_hypers")) {
@@ -350,15 +393,13 @@ json Lab::start_run(const json& request) {
     }
     const auto model_names_list = model_names();
     if (std::find(model_names_list.begin(), model_names_list.end(), c.model) == model_names_list.end()) {
-      throw UsageError(fmt::format("model: unknown model '{}' (choose {})", c.model, fmt::join(model_names_list, ", ")));
+      throw UsageError(fmt::format("model: unknown model '{}' (choose {})", printable(c.model), fmt::join(model_names_list, ", ")));
     }
     c = c.resolved();
-    run->train_samples = field<int>(request, "train_samples").value_or(options_.default_train_samples);
-    if (run->train_samples < 1) throw UsageError("train_samples: must be at least 1");
   } catch (const LabError&) {
     throw;
-  } catch (const Error& e) {  // UsageError from the registries, or a malformed hyperparameter
-    throw LabError(400, e.what());
+  } catch (const std::exception& e) {  // UsageError from the registries, or a malformed hyperparameter
+    throw LabError(400, as_fields(e.what()));
   }
   const auto splits = data();
   run->train_samples = std::min(run->train_samples, splits->train.count);
@@ -368,6 +409,10 @@ json Lab::start_run(const json& request) {
   c.checkpoint_every = batches;  // a model to draw with after each epoch
   {
     std::lock_guard lock(mutex_);
+    // Threads of runs that have ended are joined here, not left behind.
+    for (auto& r : runs_) {
+      if (r->state != "running" && r->thread.joinable()) r->thread.join();
+    }
     const auto running = std::count_if(runs_.begin(), runs_.end(), [](const auto& r) { return r->state == "running"; });
     if (running >= options_.max_runs) {
       throw LabError(429, fmt::format("{} runs are training, the most this server runs at once; stop one or wait",
@@ -469,13 +514,13 @@ json Lab::stop_run(const std::string& id) {
     run->stop = true;
     return run_entry(*run);
   }
-  throw LabError(404, fmt::format("run '{}': not found", id));
+  throw LabError(404, fmt::format("run '{}': not found", printable(id)));
 }
 
 Lab::Events Lab::events(const std::string& id, size_t from, std::chrono::milliseconds wait) {
   std::unique_lock lock(mutex_);
   const auto it = std::find_if(runs_.begin(), runs_.end(), [&](const auto& r) { return r->id == id; });
-  if (it == runs_.end()) throw LabError(404, fmt::format("run '{}': not found", id));
+  if (it == runs_.end()) throw LabError(404, fmt::format("run '{}': not found", printable(id)));
   const std::shared_ptr<Run> run = *it;
   auto ended = [&] { return run->state != "running"; };
   changed_.wait_for(lock, wait, [&] { return run->events.size() > from || ended(); });
@@ -512,14 +557,18 @@ json Lab::experiments() {
 }
 
 json Lab::experiment(const std::string& name) {
-  if (!plain_name(name) || !file_exists((fs::path(options_.runs) / name / "compare.json").string())) {
-    throw LabError(404, fmt::format("experiment '{}': not found", name));
-  }
   const fs::path folder = fs::path(options_.runs) / name;
+  if (!plain_name(name) || !file_exists((folder / "compare.json").string()) || !inside(options_.runs, folder)) {
+    throw LabError(404, fmt::format("experiment '{}': not found", printable(name)));
+  }
+  // Only files that stay inside the runs folder once links are followed.
+  auto readable = [&](const char* file) {
+    return file_exists((folder / file).string()) && inside(options_.runs, folder / file);
+  };
   json rows = json::array(), figures = json::array();
   std::string summary;
-  if (file_exists((folder / "summary.md").string())) summary = read_file((folder / "summary.md").string());
-  if (file_exists((folder / "summary.csv").string())) {
+  if (readable("summary.md")) summary = read_file((folder / "summary.md").string());
+  if (readable("summary.csv")) {
     std::istringstream lines(read_file((folder / "summary.csv").string()));
     std::string header, line;
     std::getline(lines, header);
@@ -538,7 +587,7 @@ json Lab::experiment(const std::string& name) {
     }
   }
   for (const std::string& file : compare_output_files()) {
-    if ((file.ends_with(".svg") || file.ends_with(".png")) && file_exists((folder / file).string())) {
+    if ((file.ends_with(".svg") || file.ends_with(".png")) && readable(file.c_str())) {
       figures.push_back(file);
     }
   }
@@ -548,16 +597,14 @@ json Lab::experiment(const std::string& name) {
 std::string Lab::experiment_file(const std::string& name, const std::string& file, std::string& content_type) {
   const auto& allowed = compare_output_files();
   if (!plain_name(name) || std::find(allowed.begin(), allowed.end(), file) == allowed.end()) {
-    throw LabError(404, fmt::format("{}/{}: not found", name, file));
+    throw LabError(404, fmt::format("{}/{}: not found", printable(name), printable(file)));
   }
   const fs::path path = fs::path(options_.runs) / name / file;
   // Links inside the folder could still point out of it.
-  std::error_code ec;
-  const fs::path real = fs::canonical(path, ec), root = fs::canonical(options_.runs, ec);
-  if (ec || !file_exists(path.string()) ||
-      std::mismatch(root.begin(), root.end(), real.begin(), real.end()).first != root.end()) {
-    throw LabError(404, fmt::format("{}/{}: not found", name, file));
+  if (!file_exists(path.string()) || !inside(options_.runs, path)) {
+    throw LabError(404, fmt::format("{}/{}: not found", printable(name), printable(file)));
   }
+  const fs::path real = fs::canonical(path);
   content_type = file.ends_with(".svg")   ? "image/svg+xml"
                  : file.ends_with(".png") ? "image/png"
                  : file.ends_with(".csv") ? "text/csv; charset=utf-8"
@@ -579,7 +626,7 @@ std::string Lab::trajectories(const std::string& function, const std::string& op
     if (steps > 2000) throw UsageError(fmt::format("steps: at most 2000, got {}", steps));
     return trajectories_json(f, function_grid(f), run_trajectories(f, names, options));
   } catch (const UsageError& e) {
-    throw LabError(400, e.what());
+    throw LabError(400, as_fields(e.what()));
   }
 }
 

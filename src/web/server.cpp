@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <sys/socket.h>
+
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -16,14 +19,18 @@ using nlohmann::json;
 
 namespace {
 
-// Streams (one per open event source) hold a thread each: room for many tabs.
-constexpr size_t kThreads = 64;
+// Streams (one per open event source) hold a thread each: room for many
+// tabs, and a cap on them that leaves threads for everything else.
+constexpr size_t kThreads = 256;
+constexpr int kMaxStreams = 192;
 // Room for a multipart form's boundaries and headers around the image.
 constexpr uint64_t kFormOverhead = 64 * 1024;
 
+// Text from a request (a name, a decoder's message quoting the bytes) need
+// not be UTF-8: it is replaced, not thrown on.
 void reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 void refuse(httplib::Response& res, int status, const std::string& message) {
@@ -68,12 +75,21 @@ std::string param(const httplib::Request& req, const char* name) {
 struct LabServer::Impl {
   Lab& lab;
   httplib::Server server;
+  std::atomic<int> streams{0};
   explicit Impl(Lab& l) : lab(l) {}
   void routes();
 };
 
 void LabServer::Impl::routes() {
   server.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
+  // Only this server on its port (httplib would also set SO_REUSEPORT, which
+  // lets a second server share the port and take half the requests), and
+  // small answers sent at once rather than after the client's delayed ACK.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  server.set_tcp_nodelay(true);
   server.set_payload_max_length(lab.options().max_upload + kFormOverhead);
   server.set_read_timeout(10, 0);
   server.set_write_timeout(10, 0);
@@ -113,8 +129,16 @@ void LabServer::Impl::routes() {
       bool complete = false;
       if (length <= limit + kFormOverhead) {
         if (req.is_multipart_form_data()) {
-          bool first = true;
-          complete = read([&](const httplib::MultipartFormData&) { return std::exchange(first, false); }, take);
+          // The first part that is a file (has a file name); the others are skipped.
+          bool in_file = false, found = false;
+          complete = read(
+              [&](const httplib::MultipartFormData& part) {
+                in_file = !found && !part.filename.empty();
+                found = found || in_file;
+                return true;
+              },
+              [&](const char* data, size_t n) { return !in_file || take(data, n); });
+          if (complete && !found) throw LabError(400, "the form has no file in it");
         } else {
           complete = read(take);
         }
@@ -135,16 +159,26 @@ void LabServer::Impl::routes() {
                 if (body.is_discarded()) throw LabError(400, "the body is not JSON");
                 reply(res, 201, lab.start_run(body));
               }));
-  server.Post(R"(/api/runs/([^/]+)/stop)", guarded([this](const auto& req, auto& res) {
-                reply(res, 200, lab.stop_run(req.matches[1]));
-              }));
+  // Stopping takes no body; a content reader lets a POST without
+  // Content-Length (curl -X POST) be answered without waiting for one.
+  server.Post(R"(/api/runs/([^/]+)/stop)",
+              [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader&) {
+                guarded([&](const auto&, auto& r) { reply(r, 200, lab.stop_run(req.matches[1])); })(req, res);
+              });
   server.Get(R"(/api/runs/([^/]+)/events)", guarded([this](const auto& req, auto& res) {
                const std::string id = req.matches[1];
                (void)lab.events(id, 0, std::chrono::milliseconds(0));  // 404 now for an unknown run
+               if (++streams > kMaxStreams) {
+                 --streams;
+                 throw LabError(429, fmt::format("{} event streams are open, the most this server keeps", kMaxStreams));
+               }
                res.set_header("Cache-Control", "no-cache");
                auto next = std::make_shared<size_t>(0);
-               res.set_chunked_content_provider("text/event-stream", [this, id, next](size_t, httplib::DataSink& sink) {
-                 const Lab::Events batch = lab.events(id, *next, std::chrono::seconds(1));
+               res.set_chunked_content_provider(
+                   "text/event-stream",
+                   [this, id, next](size_t, httplib::DataSink& sink) {
+                 // A short wait: an idle stream's keep-alive finds a client that left soon.
+                 const Lab::Events batch = lab.events(id, *next, std::chrono::milliseconds(250));
                  for (const std::string& e : batch.events) {
                    if (!sink.write(e.data(), e.size())) return false;  // the client left: nothing more to do
                  }
@@ -156,7 +190,8 @@ void LabServer::Impl::routes() {
                    if (!sink.write(kKeepAlive, sizeof kKeepAlive - 1)) return false;
                  }
                  return true;
-               });
+               },
+                   [this](bool) { --streams; });  // however the stream ended
              }));
   server.Get("/api/experiments", guarded([this](const auto&, auto& res) { reply(res, 200, lab.experiments()); }));
   server.Get(R"(/api/experiments/([^/]+))", guarded([this](const auto& req, auto& res) {

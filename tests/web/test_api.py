@@ -930,7 +930,7 @@ class SlowRequestsTest(ApiTest):
         status, _, answer = post_json("/api/runs", {"model": "linear", "train_samples": 100})
         run_id = json.loads(answer)["id"]
         # curl -X POST URL/api/runs/ID/stop sends no Content-Length: no body (RFC 9112 6.3), like an empty one.
-        no_length = f"POST /api/runs/{run_id}/stop HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        no_length = f"POST /api/runs/{run_id}/stop HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             cut = pool.submit(self.exchange, cut_short, 25)
             stop = pool.submit(self.exchange, no_length, 25)
