@@ -16,6 +16,8 @@ packages=(
   libopenblas-dev zlib1g-dev libdeflate-dev libfmt-dev libcli11-dev nlohmann-json3-dev libsimdjson-dev libstb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libplplot-dev plplot-driver-cairo fonts-dejavu-core
+  # MPI: mpirun -n N mnist train/compare
+  openmpi-bin libopenmpi-dev
   # the web lab (mnist serve) and its tests in a real browser
   libcpp-httplib-dev libjs-chart.js chromium chromium-driver python3-selenium
 )

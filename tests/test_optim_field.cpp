@@ -94,7 +94,9 @@ TEST(FieldFixtures, EveryNewOptimizerFollowsItsReferenceStepByStep) {
   }
   const std::set<std::string> first_fixtures = {"sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "adamw"};
   for (const std::string& name : optimizer_names()) {
-    if (first_fixtures.count(name) == 0 && name != "lbfgs") EXPECT_TRUE(covered.count(name)) << name << " has no case";
+    if (first_fixtures.count(name) == 0 && name != "lbfgs") {
+      EXPECT_TRUE(covered.count(name)) << name << " has no case";
+    }
   }
 }
 

@@ -79,18 +79,18 @@ GridOptions grid_options(const CompareArgs& args, size_t runs) {
   return options;
 }
 
-void print_plan(const CompareArgs& args, size_t runs, int samples, const GridOptions& options) {
+void print_plan(const CompareArgs& args, size_t runs, int samples, const GridOptions& options, const char* jobs) {
   const CompareSpec& spec = args.spec;
   const size_t n_opt = spec.optimizers.size(), n_lr = spec.lrs.size() + spec.lr_factors.size();
   const std::string rates = n_lr == 0              ? "default learning rates"
                             : spec.lrs.empty()     ? fmt::format("{} factor{} of the defaults", n_lr, n_lr == 1 ? "" : "s")
                                                    : fmt::format("{} learning rate{}", n_lr, n_lr == 1 ? "" : "s");
   fmt::print(
-      "compare: {} runs ({} optimizer{} x {} x {} seed{}), {} epoch{} of {} samples each; {} at a time, {} thread{} "
+      "compare: {} runs ({} optimizer{} x {} x {} seed{}), {} epoch{} of {} samples each; {} {}, {} thread{} "
       "each; writing {}\n",
       runs, n_opt, n_opt == 1 ? "" : "s", rates,
       spec.seeds, spec.seeds == 1 ? "" : "s", spec.base.epochs, spec.base.epochs == 1 ? "" : "s", samples,
-      options.jobs, options.threads_per_job, options.threads_per_job == 1 ? "" : "s", args.out);
+      options.jobs, jobs, options.threads_per_job, options.threads_per_job == 1 ? "" : "s", args.out);
   std::fflush(stdout);
 }
 
@@ -125,39 +125,67 @@ GridCallbacks printed_callbacks(size_t runs, int& done) {
   return callbacks;
 }
 
-int run_compare(CompareArgs& args) {
+// The grid, its data and its folder, checked before any training. Under
+// mpirun every rank plans and loads the same (or all refuse), and rank 0
+// alone owns the folder.
+struct Prepared {
+  std::vector<RunSpec> runs;
+  DataSplits data;
+};
+Prepared prepare(CompareArgs& args) {
   CompareSpec& spec = args.spec;
-  spec.optimizers = items(args.optimizers);
-  spec.lrs = parse_numbers(args.lrs, "--lrs");
-  spec.lr_factors = parse_numbers(args.lr_factors, "--lr-factors");
-  plan_grid(spec);  // every usage error before any work
-  if (args.jobs < 0 || args.jobs > 256) throw UsageError(fmt::format("--jobs: must be 0 to 256, got {}", args.jobs));
-  if (spec.train_samples < 0) {
-    throw UsageError(fmt::format("--train-samples: must be 0 (all) or a count, got {}", spec.train_samples));
-  }
-  plot::require_drivers();
-  prepare_compare_folder(args.out);
-  if (file_exists(spec.base.data)) fmt::print("loading mnist dataset from {} ......\n", spec.base.data);
-  const DataSplits data = load_compare_data(spec);
+  collectively([&] {
+    spec.optimizers = items(args.optimizers);
+    spec.lrs = parse_numbers(args.lrs, "--lrs");
+    spec.lr_factors = parse_numbers(args.lr_factors, "--lr-factors");
+    plan_grid(spec);  // every usage error before any work
+    if (args.jobs < 0 || args.jobs > 256) throw UsageError(fmt::format("--jobs: must be 0 to 256, got {}", args.jobs));
+    if (prints()) {
+      plot::require_drivers();
+      prepare_compare_folder(args.out);
+      if (file_exists(spec.base.data)) fmt::print("loading mnist dataset from {} ......\n", spec.base.data);
+    }
+  });
+  Prepared p;
+  collectively([&] { p.data = load_compare_data(spec); });
   // The loss is logged about 300 times a run unless --log-every says otherwise.
-  const int batches = batches_per_epoch(data.train.count, spec.base.batch_size);
+  const int batches = batches_per_epoch(p.data.train.count, spec.base.batch_size);
   if (args.log_opt->count() == 0) {
     spec.base.log_every = std::max(1, static_cast<int>(static_cast<int64_t>(batches) * spec.base.epochs / 300));
   }
-  const std::vector<RunSpec> runs = plan_grid(spec);
-  check_compare_settings(args.out, grid_settings_json(spec));
-  const GridOptions options = grid_options(args, runs.size());
-  print_plan(args, runs.size(), data.train.count, options);
+  p.runs = plan_grid(spec);
+  collectively([&] {
+    if (prints()) check_compare_settings(args.out, grid_settings_json(spec));
+  });
+  collectively([&] { require_same_everywhere(mpi(), arguments(), p.data); });
+  return p;
+}
+
+int run_compare(CompareArgs& args) {
+  const Prepared p = prepare(args);
   int done = 0;
-  catch_stop_signals();
-  if (!run_grid(runs, data, args.out, options, printed_callbacks(runs.size(), done))) {
-    if (stdout_is_terminal()) fmt::print("\r\033[K");
-    fmt::print("interrupted: {} of {} runs done; run the same command again to continue\n", done, runs.size());
-    return 128 + stop_signal();
+  GridCallbacks callbacks = printed_callbacks(p.runs.size(), done);
+  if (mpi().active()) {
+    // One run at a time on each rank, its threads sharing the cores with the other ranks'.
+    const int threads = args.threads > 0 ? args.threads : std::max(1, resolve_threads(0) / mpi().size());
+    if (prints()) print_plan(args, p.runs.size(), p.data.train.count, {mpi().size(), threads}, "ranks");
+    mpi().catch_signals();
+    run_grid_mpi(mpi(), p.runs, p.data, args.out, threads, callbacks.on_run_done);
+    if (!prints()) return 0;
+  } else {
+    const GridOptions options = grid_options(args, p.runs.size());
+    print_plan(args, p.runs.size(), p.data.train.count, options, "at a time");
+    catch_stop_signals();
+    if (!run_grid(p.runs, p.data, args.out, options, callbacks)) {
+      if (stdout_is_terminal()) fmt::print("\r\033[K");
+      fmt::print("interrupted: {} of {} runs done; run the same command again to continue\n", done, p.runs.size());
+      return 128 + stop_signal();
+    }
   }
-  const std::string table = write_compare_outputs(args.out, spec, runs, data.train.count);
-  fmt::print("\n{}\nwrote {}/summary.csv, summary.md, loss.png, loss.svg, sensitivity.png, sensitivity.svg\n", table,
-             args.out);
+  const std::string table = write_compare_outputs(args.out, args.spec, p.runs, p.data.train.count);
+  fmt::print("\n{}\nwrote {}/summary.csv, summary.md, timing.csv, loss.png, loss.svg, sensitivity.png, "
+             "sensitivity.svg\n",
+             table, args.out);
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "cli/common.h"
 #include "checkpoint/checkpoint.h"
 #include "io/file.h"
+#include "dist/mpi.h"
 #include "train/run.h"
 #include "util/error.h"
 
@@ -42,9 +43,15 @@ class ProgressBar {
 };
 
 // The run's plan: a new run from the flags, or the checkpoint to resume
-// with the few flags that may change.
+// with the few flags that may change. Under mpirun, rank 0 alone saves and
+// logs, and every rank resumes from the checkpoint as rank 0 read it.
 RunPlan make_plan(TrainArgs& args) {
-  if (args.resume.empty()) return plan_new_run(args.config, args.save, args.threads, args.stop_after);
+  const bool writes = prints();
+  if (args.resume.empty()) {
+    TrainConfig config = args.config;
+    if (!writes) config.metrics.clear();
+    return plan_new_run(config, writes ? args.save : "", args.threads, args.stop_after);
+  }
   for (const CLI::Option* opt : args.fixed_on_resume) {
     if (opt->count() > 0) {
       throw UsageError(
@@ -58,9 +65,35 @@ RunPlan make_plan(TrainArgs& args) {
   if (args.checkpoint_opt->count()) changes.checkpoint_every = c.checkpoint_every;
   if (args.metrics_opt->count()) changes.metrics = c.metrics;
   if (args.save_opt->count()) changes.save = args.save;
+  if (!writes) changes.save = changes.metrics = "";
   changes.threads = args.threads;
   changes.stop_at = args.stop_after;
-  return plan_resume(args.resume, changes);
+  return plan_resume(std::make_shared<SavedModel>(parse_model(broadcast_file(mpi(), args.resume), args.resume)),
+                     changes);
+}
+
+// The run, built on every rank (under mpirun, each computing its share of
+// every batch, and refusing to start unless all ranks run the same thing).
+std::unique_ptr<TrainingRun> start_run(TrainArgs& args, std::unique_ptr<GradientExchange>& exchange) {
+  std::optional<RunPlan> plan;
+  collectively([&] { plan = make_plan(args); });
+  if (prints() && file_exists(plan->config.data)) {
+    fmt::print(plan->config.metrics == "-" ? stderr : stdout, "loading mnist dataset from {} ......\n",
+               plan->config.data);
+  }
+  if (mpi().active()) {
+    exchange = make_mpi_exchange(mpi());
+    plan->options.exchange = exchange.get();
+  }
+  std::unique_ptr<TrainingRun> run;
+  collectively([&] { run = std::make_unique<TrainingRun>(std::move(*plan)); });
+  collectively([&] { require_same_everywhere(mpi(), arguments(), run->data()); });
+  if (mpi().active()) {
+    mpi().catch_signals();
+  } else {
+    catch_stop_signals();
+  }
+  return run;
 }
 
 // What train prints: the course's lines, the status line on a terminal.
@@ -88,22 +121,21 @@ RunEvents printed_events(TrainingRun& run, ProgressBar& bar, bool terminal, std:
 }
 
 int run_train(TrainArgs& args) {
-  RunPlan plan = make_plan(args);
-  const std::string save = plan.save;
+  std::unique_ptr<GradientExchange> exchange;
+  const std::unique_ptr<TrainingRun> run = start_run(args, exchange);
+  const std::string save = run->plan().save;
+  const TrainConfig& config = run->config();
   // With --metrics -, the records are standard output: the course's lines go to stderr.
-  std::FILE* out = plan.config.metrics == "-" ? stderr : stdout;
-  if (file_exists(plan.config.data)) fmt::print(out, "loading mnist dataset from {} ......\n", plan.config.data);
-  TrainingRun run(std::move(plan));
-  const TrainConfig& config = run.config();
-  if (!args.resume.empty()) {
-    const TrainState& s = run.trainer().state();
-    fmt::print(out, "resuming {} at epoch {}, batch {} (step {})\n", args.resume, s.epoch, s.batch, run.steps());
+  std::FILE* out = config.metrics == "-" ? stderr : stdout;
+  if (!args.resume.empty() && prints()) {
+    const TrainState& s = run->trainer().state();
+    fmt::print(out, "resuming {} at epoch {}, batch {} (step {})\n", args.resume, s.epoch, s.batch, run->steps());
   }
-  const bool terminal = out == stdout && stdout_is_terminal();
+  const bool terminal = out == stdout && stdout_is_terminal() && !mpi().active();
   ProgressBar bar;
-  catch_stop_signals();
-  const RunResult result = run.run(printed_events(run, bar, terminal, out));
+  const RunResult result = run->run(prints() ? printed_events(*run, bar, terminal, out) : RunEvents{});
   if (terminal) bar.clear();
+  if (!prints()) return result.status == RunStatus::Diverged ? 1 : 0;  // rank 0 reports
   if (result.status == RunStatus::Diverged) {
     throw Error(fmt::format("{}. The learning rate {:g} is probably too large for {}: try a smaller --lr{}{}",
                             result.message, *config.optimizer.lr, config.optimizer.name,
@@ -168,6 +200,8 @@ Command add_train(CLI::App& app) {
                     run_group = "Run, checkpoints and logs";
   args->data_opt = add_data_option(cmd, c.data)->group(data_group);
   fixed(add_model_option(cmd, c.model)->group(data_group));
+  fixed(cmd->add_option("--train-samples", c.train_samples, "Train on the first N training samples (0: all)")
+            ->group(data_group));
   fixed(cmd->add_option("--init", c.init,
                         "Start from the weights in this safetensors file "
                         "instead of random ones")

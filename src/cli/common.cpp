@@ -217,7 +217,54 @@ void make_out_folder(const std::string& out) {
   if (ec) throw Error(fmt::format("--out {}: cannot create the folder: {}", out, ec.message()));
 }
 
-bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
+// Under mpirun, standard output is mpirun's pipe even when it shows on a
+// terminal: no status lines drawn over each other.
+bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1 && !launched_by_mpi(); }
+
+namespace {
+std::vector<std::string> g_arguments;
+MpiSession* g_mpi = nullptr;
+bool g_agreed = false;
+}  // namespace
+
+const std::vector<std::string>& arguments() { return g_arguments; }
+void set_arguments(int argc, char** argv) { g_arguments.assign(argv, argv + argc); }
+
+MpiSession& mpi() {
+  static MpiSession none;  // before main sets it: one process
+  return g_mpi ? *g_mpi : none;
+}
+
+void set_mpi(MpiSession& session) { g_mpi = &session; }
+
+void collectively(const std::function<void()>& step) {
+  if (!mpi().active()) return step();
+  int status = 0;
+  std::exception_ptr error;
+  try {
+    step();
+  } catch (const UsageError&) {
+    status = 2, error = std::current_exception();
+  } catch (const std::exception&) {
+    status = 1, error = std::current_exception();
+  }
+  const int worst = broadcast_status(mpi(), status);
+  if (error) {
+    g_agreed = true;
+    std::rethrow_exception(error);
+  }
+  if (worst != 0) throw QuietExit{worst};
+}
+
+bool error_agreed() { return g_agreed; }
+
+void require_one_process(const std::string& command) {
+  if (mpi().size() > 1) {
+    throw UsageError(fmt::format("mnist {}: runs in one process; under mpirun only train and compare use several "
+                                 "ranks",
+                                 command));
+  }
+}
 
 namespace {
 volatile std::sig_atomic_t g_stop_signal = 0;

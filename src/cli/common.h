@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/mpi.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 #include "train/run.h"
@@ -64,6 +65,34 @@ CLI::Option* add_optimizer_name_option(CLI::App* cmd, std::string& name);
 void make_out_folder(const std::string& out);
 
 bool stdout_is_terminal();
+
+// The command line as given (main records it): under mpirun every rank
+// must have the same.
+const std::vector<std::string>& arguments();
+void set_arguments(int argc, char** argv);
+
+// The process's MPI session: inactive unless mpirun or srun started it.
+MpiSession& mpi();
+void set_mpi(MpiSession& session);
+// Whether this process prints the command's output (not a rank other than 0).
+inline bool prints() { return mpi().root(); }
+
+// Leaving every rank with an exit code and nothing more to print: what the
+// ranks that did not fail do when a collective step failed on another.
+struct QuietExit {
+  int code;
+};
+// Runs a step that may fail on some ranks only (reading local files):
+// every rank then learns whether it failed anywhere. The ranks where it
+// failed rethrow their error, marked as agreed (no MPI_Abort needed), the
+// others throw QuietExit with the worst exit code. Outside MPI, just runs it.
+void collectively(const std::function<void()>& step);
+// Whether the error being handled was agreed by every rank (see above).
+bool error_agreed();
+
+// Commands that run in one process refuse to run under mpirun with several
+// ranks (UsageError naming the command).
+void require_one_process(const std::string& command);
 
 // After catch_stop_signals(), SIGINT or SIGTERM sets stop_signal() to the
 // signal's number: long commands stop at the next step, save what they must

@@ -19,8 +19,8 @@
 namespace mnist {
 
 const std::vector<std::string>& compare_output_files() {
-  static const std::vector<std::string> files = {"summary.csv", "summary.md", "loss.png", "loss.svg",
-                                                 "sensitivity.png", "sensitivity.svg"};
+  static const std::vector<std::string> files = {"summary.csv", "summary.md", "timing.csv", "loss.png",
+                                                 "loss.svg",    "sensitivity.png", "sensitivity.svg"};
   return files;
 }
 
@@ -83,13 +83,14 @@ std::string write_compare_outputs(const std::string& out, const CompareSpec& spe
   const auto rows = summarize(runs, records, spec.loss_threshold);
   const std::filesystem::path dir(out);
   write_output((dir / "summary.csv").string(), summary_csv(rows), OutputUse::File);
+  write_output((dir / "timing.csv").string(), timing_csv(rows), OutputUse::File);
   const std::string table = summary_markdown(rows, spec.loss_threshold);
   const std::string subtitle = compare_subtitle(spec, samples);
   const bool swept = !spec.lrs.empty() || !spec.lr_factors.empty();
   write_output((dir / "summary.md").string(),
                fmt::format("# {}\n\n{}\n![Test accuracy against learning rate](sensitivity.png)\n\n"
                            "![Training loss](loss.png)\n\nThe figures also as SVG: [sensitivity.svg](sensitivity.svg), "
-                           "[loss.svg](loss.svg). Each run's metrics: runs/*.jsonl.\n",
+                           "[loss.svg](loss.svg). Each run's metrics: runs/*.jsonl; their times: timing.csv.\n",
                            subtitle, table),
                OutputUse::File);
   plot::save(loss_figure(runs, records, swept, subtitle), (dir / "loss").string());

@@ -4,6 +4,7 @@
 //   OUT/compare.json     the shared settings, so a rerun with others is refused
 //   OUT/runs/NAME.jsonl  each run's metrics (NAME.jsonl.partial while it trains)
 //   OUT/summary.csv, OUT/summary.md        the table, from the run files alone
+//   OUT/timing.csv                         each cell's seconds per run
 //   OUT/loss.{png,svg}, OUT/sensitivity.{png,svg}   the figures
 #include <string>
 #include <vector>

@@ -25,9 +25,9 @@ int64_t run_steps(const RunSpec& run, const DataSplits& data) {
   return run.config.total_steps(batches_per_epoch(data.train.count, run.config.batch_size));
 }
 
-// Trains one run into its .partial file and renames it when it is done.
-// on_batch gets the steps taken so far. Returns false when stopped early.
-bool train_run(const RunSpec& spec, const DataSplits& data, const std::string& path, int threads,
+}  // namespace
+
+bool train_grid_run(const RunSpec& spec, const DataSplits& data, const std::string& path, int threads,
                const std::function<void(int64_t steps)>& on_batch, const std::function<bool()>& should_stop) {
   const std::string partial = path + ".partial";
   TrainConfig config = spec.config;
@@ -46,7 +46,17 @@ bool train_run(const RunSpec& spec, const DataSplits& data, const std::string& p
   return true;
 }
 
-}  // namespace
+bool run_finished(const std::string& out_dir, const RunSpec& run, RunRecord* record) {
+  const std::string path = run_path(out_dir, run);
+  if (!file_exists(path)) return false;
+  try {
+    RunRecord r = read_run(path);
+    if (record) *record = r;
+    return r.finished;
+  } catch (const Error&) {
+    return false;
+  }
+}
 
 bool run_grid(const std::vector<RunSpec>& runs, const DataSplits& data, const std::string& out_dir,
               const GridOptions& options, const GridCallbacks& callbacks) {
@@ -57,20 +67,13 @@ bool run_grid(const std::vector<RunSpec>& runs, const DataSplits& data, const st
   progress.runs = static_cast<int>(runs.size());
   std::vector<const RunSpec*> todo;
   for (const RunSpec& run : runs) {
-    const std::string path = run_path(out_dir, run);
-    if (file_exists(path)) {
-      // A file without its final record (cut short outside our control) is
-      // not a finished run: train it again.
-      std::optional<RunRecord> record;
-      try {
-        record = read_run(path);
-      } catch (const Error&) {
-      }
-      if (record && record->finished) {
-        ++progress.done;
-        if (callbacks.on_run_done) callbacks.on_run_done(run, *record, true);
-        continue;
-      }
+    // A file without its final record (cut short outside our control) is
+    // not a finished run: train it again.
+    RunRecord record;
+    if (run_finished(out_dir, run, &record)) {
+      ++progress.done;
+      if (callbacks.on_run_done) callbacks.on_run_done(run, record, true);
+      continue;
     }
     todo.push_back(&run);
     progress.total_steps += run_steps(run, data);
@@ -111,7 +114,7 @@ bool run_grid(const std::vector<RunSpec>& runs, const DataSplits& data, const st
           counted = steps;
           report(static_cast<double>(steps) / static_cast<double>(total));
         };
-        const bool finished = train_run(run, data, path, options.threads_per_job, on_batch, stop_now);
+        const bool finished = train_grid_run(run, data, path, options.threads_per_job, on_batch, stop_now);
         std::lock_guard lock(mutex);
         std::erase_if(progress.running, [&](const auto& r) { return r.first == run.name; });
         if (!finished) break;

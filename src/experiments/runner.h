@@ -47,4 +47,14 @@ bool run_grid(const std::vector<RunSpec>& runs, const DataSplits& data, const st
 
 std::string run_path(const std::string& out_dir, const RunSpec& run);
 
+// Whether the run's file in out_dir holds a finished run (its record in
+// *record); a file cut short is not one.
+bool run_finished(const std::string& out_dir, const RunSpec& run, RunRecord* record = nullptr);
+
+// Trains one run into path + ".partial" and renames it to path when it is
+// done (finished or diverged). on_batch gets the steps taken so far.
+// Returns false when should_stop ended it early.
+bool train_grid_run(const RunSpec& spec, const DataSplits& data, const std::string& path, int threads,
+                    const std::function<void(int64_t steps)>& on_batch, const std::function<bool()>& should_stop);
+
 }  // namespace mnist

@@ -86,14 +86,14 @@ std::string summary_csv(const std::vector<SummaryRow>& rows) {
       "optimizer,lr,runs,diverged,test_accuracy_percent_mean,"
       "test_accuracy_percent_sd,final_train_loss_mean,"
       "final_train_loss_sd,runs_reaching_loss,steps_to_loss_mean,"
-      "seconds_mean,test_accuracy_percent_se,swept\n";
+      "test_accuracy_percent_se,swept\n";
   auto num = [](const Stat& s, double v, const char* f) { return s.n ? fmt::format(fmt::runtime(f), v) : ""; };
   auto sd = [](const Stat& s, double v, const char* f) { return s.n > 1 ? fmt::format(fmt::runtime(f), v) : ""; };
   for (const auto& r : rows) {
-    out += fmt::format("{},{:g},{},{},{},{},{},{},{},{},{:.2f},{},{}\n", r.optimizer, r.lr, r.runs, r.diverged,
+    out += fmt::format("{},{:g},{},{},{},{},{},{},{},{},{},{}\n", r.optimizer, r.lr, r.runs, r.diverged,
                        num(r.accuracy, 100 * r.accuracy.mean, "{:.4f}"), sd(r.accuracy, 100 * r.accuracy.sd, "{:.4f}"),
                        num(r.final_loss, r.final_loss.mean, "{:.6f}"), sd(r.final_loss, r.final_loss.sd, "{:.6f}"),
-                       r.reached, num(r.steps_to_threshold, r.steps_to_threshold.mean, "{:.1f}"), r.seconds.mean,
+                       r.reached, num(r.steps_to_threshold, r.steps_to_threshold.mean, "{:.1f}"),
                        sd(r.accuracy, 100 * standard_error(r.accuracy), "{:.4f}"), swept_key(r.optimizer));
   }
   return out;
@@ -102,8 +102,8 @@ std::string summary_csv(const std::vector<SummaryRow>& rows) {
 std::string summary_markdown(const std::vector<SummaryRow>& rows, double loss_threshold) {
   std::string out = fmt::format(
       "| optimizer | lr | test accuracy (%, ± s.e.) | final train loss (± s.d.) | "
-      "steps to loss ≤ {:g} | seconds per run |\n"
-      "|---|---:|---:|---:|---:|---:|\n",
+      "steps to loss ≤ {:g} |\n"
+      "|---|---:|---:|---:|---:|\n",
       loss_threshold);
   for (const auto& r : rows) {
     std::string accuracy, loss, steps;
@@ -122,8 +122,15 @@ std::string summary_markdown(const std::vector<SummaryRow>& rows, double loss_th
     if (r.reached > 0 && r.reached < r.runs) steps += fmt::format(" ({} of {} runs)", r.reached, r.runs);
     const std::string key = swept_key(r.optimizer);
     const std::string rate = key == "lr" ? fmt::format("{:g}", r.lr) : fmt::format("{:g} ({})", r.lr, key);
-    out += fmt::format("| {} | {} | {} | {} | {} | {} |\n", r.optimizer, rate, accuracy, loss, steps,
-                       fmt::format(fmt::runtime(r.seconds.mean >= 1 ? "{:.1f}" : "{:.2f}"), r.seconds.mean));
+    out += fmt::format("| {} | {} | {} | {} | {} |\n", r.optimizer, rate, accuracy, loss, steps);
+  }
+  return out;
+}
+
+std::string timing_csv(const std::vector<SummaryRow>& rows) {
+  std::string out = "optimizer,lr,runs,seconds_mean,seconds_sd\n";
+  for (const auto& r : rows) {
+    out += fmt::format("{},{:g},{},{:.3f},{:.3f}\n", r.optimizer, r.lr, r.runs, r.seconds.mean, r.seconds.sd);
   }
   return out;
 }

@@ -44,7 +44,11 @@ struct SummaryRow {
 // One row per optimizer x learning rate, in grid order.
 std::vector<SummaryRow> summarize(const std::vector<RunSpec>& runs, const std::vector<RunRecord>& records,
                                   double loss_threshold);
+// The summary depends only on the runs' results, so it is the same to the
+// digit however the runs were spread (threads, jobs, MPI ranks); their
+// times, which are not, go to timing_csv.
 std::string summary_csv(const std::vector<SummaryRow>& rows);
+std::string timing_csv(const std::vector<SummaryRow>& rows);
 std::string summary_markdown(const std::vector<SummaryRow>& rows, double loss_threshold);
 
 }  // namespace mnist

@@ -38,6 +38,9 @@ TrainConfig TrainConfig::resolved() const {
   if (batch_size < 1 || batch_size > (1 << 20)) {
     throw UsageError(fmt::format("--batch-size: must be between 1 and 1048576, got {}", batch_size));
   }
+  if (train_samples < 0) {
+    throw UsageError(fmt::format("--train-samples: must be 0 (all) or a count, got {}", train_samples));
+  }
   if (log_every < 1) throw UsageError(fmt::format("--log-every: must be at least 1, got {}", log_every));
   if (checkpoint_every < 0) {
     throw UsageError(fmt::format("--checkpoint-every: must be >= 0, got {}", checkpoint_every));
@@ -124,6 +127,7 @@ const std::vector<Field>& fields() {
       plain("epochs", &TrainConfig::epochs),
       plain("steps", &TrainConfig::steps, /*optional=*/true),
       plain("batch_size", &TrainConfig::batch_size),
+      plain("train_samples", &TrainConfig::train_samples, /*optional=*/true),
       plain("seed", &TrainConfig::seed),
       plain("shuffle", &TrainConfig::shuffle),
       {"clip_norm", [](const TrainConfig& c) { return c.clip_norm ? json(*c.clip_norm) : json(); },

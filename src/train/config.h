@@ -19,6 +19,7 @@ struct TrainConfig {
   int epochs = 5;
   int64_t steps = 0;  // when > 0, the run is this many steps long instead of whole epochs
   int batch_size = 100;
+  int train_samples = 0;  // train on the first N training samples (0: all)
   uint64_t seed = 0;
   bool shuffle = true;
   std::optional<double> clip_norm;  // clip the gradient's global L2 norm

@@ -26,7 +26,11 @@ RunPlan plan_new_run(const TrainConfig& config, const std::string& save, int thr
 }
 
 RunPlan plan_resume(const std::string& checkpoint, const ResumeChanges& changes) {
-  auto saved = std::make_shared<SavedModel>(load_model(checkpoint));
+  return plan_resume(std::make_shared<SavedModel>(load_model(checkpoint)), changes);
+}
+
+RunPlan plan_resume(std::shared_ptr<SavedModel> saved, const ResumeChanges& changes) {
+  const std::string checkpoint = saved->path;
   ResumePoint point = read_resume_point(*saved);
   TrainConfig& config = point.config;
   if (changes.data) config.data = *changes.data;
@@ -117,7 +121,7 @@ struct Start {
 std::shared_ptr<const DataSplits> data_for(const RunPlan& plan, std::shared_ptr<const DataSplits> given,
                                            const InputScaling* scaling) {
   if (given) return given;
-  return std::make_shared<const DataSplits>(load_run_data(plan.config.data, plan.train_samples, scaling));
+  return std::make_shared<const DataSplits>(load_run_data(plan.config.data, plan.config.train_samples, scaling));
 }
 
 Start starting_point(const RunPlan& plan, std::shared_ptr<const DataSplits> given,
@@ -182,6 +186,11 @@ TrainingRun::TrainingRun(RunPlan plan, std::shared_ptr<const DataSplits> data, s
 
 TrainingRun::~TrainingRun() = default;
 
+void TrainingRun::stop() {
+  stop_requested_ = true;
+  if (plan_.options.exchange) plan_.options.exchange->request_stop();
+}
+
 void TrainingRun::save(const std::string& path) {
   for (float v : network_->params()) {
     if (!std::isfinite(v)) {
@@ -218,7 +227,11 @@ RunResult TrainingRun::run(const RunEvents& events) {
     if (metrics_) metrics_->epoch(e);
     if (config.checkpoint_every > 0) checkpoint();
   };
-  callbacks.should_stop = [&] { return stop_requested_ || (plan_.stop_at > 0 && steps() >= plan_.stop_at); };
+  GradientExchange* exchange = plan_.options.exchange;
+  callbacks.should_stop = [&] {
+    const bool asked = exchange ? exchange->stop_agreed() : stop_requested_.load();
+    return asked || (plan_.stop_at > 0 && steps() >= plan_.stop_at);
+  };
 
   RunResult result;
   bool finished = false;

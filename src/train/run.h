@@ -32,7 +32,6 @@ struct RunPlan {
   std::string save;       // checkpoint written every checkpoint_every steps, at a stop and at the end ("": none)
   int threads = 0;        // worker threads (0: every core); the results do not depend on it
   int64_t stop_at = 0;    // stop, and save, once this many steps are taken in all (0: run to the end)
-  int train_samples = 0;  // train on the first N training samples (0: all), when the run loads its data
   TrainOptions options;   // epoch evaluations, divergence checks
   // Where the run starts: zero for a new run, else the resumed checkpoint's
   // position, its step count, its schedule state and the file as it was read.
@@ -57,6 +56,8 @@ struct ResumeChanges {
 };
 // Error naming the file when it cannot be resumed.
 RunPlan plan_resume(const std::string& checkpoint, const ResumeChanges& changes);
+// The same from a checkpoint already read (under MPI, rank 0's bytes).
+RunPlan plan_resume(std::shared_ptr<SavedModel> saved, const ResumeChanges& changes);
 
 enum class RunStatus { Finished, Stopped, Diverged };
 
@@ -95,7 +96,9 @@ class TrainingRun {
   // Trains to the end, a stop or a divergence (which is reported, not
   // thrown). Errors writing files are thrown.
   RunResult run(const RunEvents& events = {});
-  void stop() { stop_requested_ = true; }
+  // Stops after the step under way; under MPI, every process stops after
+  // the same step (train/exchange.h).
+  void stop();
 
   const RunPlan& plan() const { return plan_; }
   const TrainConfig& config() const { return plan_.config; }

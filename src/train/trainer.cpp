@@ -46,7 +46,9 @@ double Trainer::step(std::span<const uint32_t> indices, double lr) {
 double Trainer::gradient(int n) {
   const size_t image = network_.input_shape().size();
   const int classes = network_.classes();
+  GradientExchange* exchange = options_.exchange;
   pool_.run(kGradChunks, [&](int c, int w) {
+    if (exchange && !exchange->owns(c, kGradChunks)) return;  // another process computes it
     const int begin = n * c / kGradChunks, end = n * (c + 1) / kGradChunks;
     std::vector<float>& g = chunk_grads_[c];
     std::fill(g.begin(), g.end(), 0.0f);
@@ -59,6 +61,7 @@ double Trainer::gradient(int n) {
                                                     1.0f / static_cast<float>(n), dlogits);
     workspaces_[w].backward(network_, dlogits, end - begin, g.data());
   });
+  if (exchange) exchange->exchange(chunk_grads_, chunk_losses_);
   // Sum the chunks in a fixed order.
   std::copy(chunk_grads_[0].begin(), chunk_grads_[0].end(), grad_.begin());
   double loss = chunk_losses_[0];

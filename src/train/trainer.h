@@ -17,6 +17,7 @@
 #include "optim/schedule.h"
 #include "train/config.h"
 #include "train/evaluate.h"
+#include "train/exchange.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -68,6 +69,7 @@ struct Diverged : Error {
 struct TrainOptions {
   bool evaluate_epochs = true;     // evaluate the held-out split at each epoch's end
   bool stop_on_divergence = true;  // throw Diverged (else the caller watches the loss)
+  GradientExchange* exchange = nullptr;  // data-parallel across processes (train/exchange.h), or none
 };
 
 class Trainer {
