@@ -184,7 +184,8 @@ TEST(PyTorchParity, ThirtyCnnStepsFollowPyTorchForEveryOptimizer) {
     ASSERT_EQ(got.size(), static_cast<size_t>(steps));
     for (int s = 0; s < steps; ++s) {
       const double want = losses[s].get<double>();
-      ASSERT_NEAR(got[s], want, 1e-4 * want) << "step " << s;
+      EXPECT_NEAR(got[s], want, 1e-4 * want) << "step " << s;
+      if (std::abs(got[s] - want) > 1e-4 * want) break;  // one failure an optimizer; the others still run
     }
   }
 }
