@@ -60,13 +60,15 @@ O = torch.optim
 # the test checks the implementation, not the chaos. (The exact per-step
 # formulas are checked at 1e-6 by tests/fixtures/optim.json.)
 # LBFGS, with a closure on the same batch (the loss recorded is the first closure's, at the
-# start of the step). Several inner iterations on one batch, with curvature pairs that then
-# span two batches, are chaotic here at every rate tried: max_iter 4 drifts 0.12 at lr 0.1 and
-# 0.75 at lr 0.01 (the loss jumps to 8), 8e-2 with history 10, 4.7 with the strong-Wolfe line
-# search; max_iter 1 drifts 1e-3 at lr 1 and 3e-2 at lr 0.3. max_iter 2 (whose derived
-# max_eval, 2 * 5 // 4 = 2, stops each step after one iteration and one more evaluation) at
-# lr 0.2 is smooth (2.32 -> 2.20; drift 1e-7); lr 0.5 diverges.
-LBFGS_CHOICE = ({"lr": 0.2, "max_iter": 2}, lambda p: O.LBFGS(p, lr=0.2, max_iter=2))
+# start of the step). Curvature pairs that span two batches make most settings chaotic: with
+# only rounding changed (OpenBLAS's Haswell kernels against its SkylakeX ones under torch's
+# convolutions; or the C++ build's direct kernels against im2col + GEMM), max_iter 2 at lr 0.2
+# or 0.1 parts by 4e-4 within 30 steps, max_iter 1 at lr 0.3 by 1e-3, max_iter 3 at lr 0.05 by
+# 0.8, max_iter 4 at lr 0.02 diverges on one and not the other. max_iter 2 at lr 0.05 (one
+# iteration and one evaluation inside each step, the history growing to 30 pairs) gives the
+# same losses under either kernel, and the C++ build follows it to 3e-7; it trains little
+# (2.32 -> 2.31), but the recursion, the re-evaluation and the history are all exercised.
+LBFGS_CHOICE = ({"lr": 0.05, "max_iter": 2}, lambda p: O.LBFGS(p, lr=0.05, max_iter=2))
 # (our name and options, torch's constructor)
 OPTIMIZERS = {
     "sgd": ({"lr": 0.01}, lambda p: O.SGD(p, lr=0.01)),
@@ -127,8 +129,11 @@ REFERENCES = {
     # Prodigy: at lr 1 the loss jumps to 3.6 on the way (d overshoots); at lr 0.5 with the
     # default eps 1e-8 it drifts 1e-1 (as RMSProp above: the denominator sqrt(v) + d eps lets
     # weights whose gradient is rounding noise take full steps; v has no bias correction, so
-    # it is small early). lr 0.5, eps 1e-6 (2.32 -> 0.81; drift 2e-6).
-    "prodigy": ({"lr": 0.5, "eps": 1e-6}, {"eps": 1e-6}),
+    # it is small early). At lr 0.5, eps 1e-6 the C++ build's two convolution paths (direct
+    # kernels, im2col + GEMM) part by 1e-3 after 20 steps, and at lr 0.3, eps 1e-5 the build
+    # leaves this reference by 1e-4 once the loss falls fast: rounding, not the method, decides.
+    # lr 0.3, eps 1e-4 (2.32 -> 2.26): the build follows the reference to 4e-7.
+    "prodigy": ({"lr": 0.3, "eps": 1e-4}, {"eps": 1e-4}),
     # DoG: at its default reps_rel 1e-6 the first step is 1e-6 (1 + |x0|) long and it does not
     # move in 30 steps (2.31); the step grows with the distance travelled, and by reps_rel 5e-4
     # the late steps are chaotic (drift 1.3e-4; 1e-3: 1.3e-3). reps_rel 3e-4 (2.32 -> 2.26;
