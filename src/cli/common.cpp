@@ -205,16 +205,16 @@ std::vector<CLI::Option*> add_schedule_options(CLI::App* cmd, ScheduleConfig& s,
   return options;
 }
 
-void make_out_folder(const std::string& out) {
-  if (out.empty()) throw UsageError("--out: must name a folder");
-  if (out == "-") throw UsageError("--out: names a folder of results, not standard output");
+void make_out_folder(const std::string& out, const std::string& flag) {
+  if (out.empty()) throw UsageError(flag + ": must name a folder");
+  if (out == "-") throw UsageError(flag + ": names a folder of results, not standard output");
   std::error_code ec;
   const auto status = std::filesystem::status(out, ec);  // follows links: a link to a folder is a folder
   if (!ec && std::filesystem::exists(status) && !std::filesystem::is_directory(status)) {
-    throw UsageError(fmt::format("--out {}: is not a folder (it names a folder of results)", out));
+    throw UsageError(fmt::format("{} {}: is not a folder (it names a folder of results)", flag, out));
   }
   std::filesystem::create_directories(out, ec);
-  if (ec) throw Error(fmt::format("--out {}: cannot create the folder: {}", out, ec.message()));
+  if (ec) throw Error(fmt::format("{} {}: cannot create the folder: {}", flag, out, ec.message()));
 }
 
 // Under mpirun, standard output is mpirun's pipe even when it shows on a

@@ -28,6 +28,7 @@ Command add_compare(CLI::App& app);
 Command add_lr_find(CLI::App& app);
 Command add_trajectories(CLI::App& app);
 Command add_serve(CLI::App& app);
+Command add_export(CLI::App& app);
 
 // $MNIST_DATA if set, else data/mnist (where scripts/setup.sh puts MNIST).
 std::string default_data_path();
@@ -62,7 +63,7 @@ CLI::Option* add_optimizer_name_option(CLI::App* cmd, std::string& name);
 
 // Creates an output folder (--out of compare and lr-find). "-", a device, a
 // FIFO or a file there is a usage error: these outputs are folders.
-void make_out_folder(const std::string& out);
+void make_out_folder(const std::string& out, const std::string& flag = "--out");
 
 bool stdout_is_terminal();
 

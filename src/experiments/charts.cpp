@@ -271,4 +271,26 @@ plot::Figure trajectories_figure(const TestFunction& f, const FunctionGrid& grid
   return figure;
 }
 
+plot::Gallery mistakes_gallery(const ImageSet& test, const InputScaling& scaling, const EvalResult& result,
+                               size_t limit, const std::string& title) {
+  plot::Gallery gallery;
+  gallery.title = title;
+  const size_t image = test.image_size();
+  for (int i = 0; i < test.count && gallery.cells.size() < limit; ++i) {
+    if (result.predicted[i] == test.labels[i]) continue;
+    plot::GalleryCell cell;
+    cell.width = test.cols;
+    cell.height = test.rows;
+    cell.pixels.resize(image);
+    for (size_t k = 0; k < image; ++k) {
+      const size_t at = static_cast<size_t>(i) * image + k;
+      cell.pixels[k] = test.pixels.empty() ? scaling.pixel_of(test.values[at]) : test.pixels[at];
+    }
+    cell.caption = fmt::format("{} → {}", test.labels[i], result.predicted[i]);
+    gallery.cells.push_back(std::move(cell));
+  }
+  gallery.columns = std::clamp(static_cast<int>(std::ceil(std::sqrt(gallery.cells.size() * 1.6))), 4, 24);
+  return gallery;
+}
+
 }  // namespace mnist

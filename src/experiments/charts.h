@@ -5,6 +5,7 @@
 
 #include "experiments/summary.h"
 #include "experiments/trajectories.h"
+#include "train/evaluate.h"
 #include "experiments/lr_find.h"
 #include "plot/figure.h"
 
@@ -26,6 +27,11 @@ plot::Figure sensitivity_figure(const std::vector<SummaryRow>& rows, const std::
 // Loss against learning rate (log axis), raw and smoothed, with the
 // suggestion and min-loss/10 marked.
 plot::Figure lr_find_figure(const LrFindResult& result, const std::string& subtitle);
+
+// The misclassified test images as a contact sheet, each captioned
+// "true → predicted", in test-set order (at most `limit`).
+plot::Gallery mistakes_gallery(const ImageSet& test, const InputScaling& scaling, const EvalResult& result,
+                               size_t limit, const std::string& title);
 
 // Optimizers on a 2-D function: the contour plot with each path from the
 // start (●) towards the minimum (★), and the loss above the minimum

@@ -345,6 +345,59 @@ void draw(const Figure& f, const char* device, const std::string& file) {
   plend1();
 }
 
+void draw_gallery(const Gallery& g, const std::string& file) {
+  const int columns = std::max(1, g.columns);
+  const int rows = std::max(1, (static_cast<int>(g.cells.size()) + columns - 1) / columns);
+  const int caption = 18, title = g.title.empty() ? 0 : 40, margin = 8;
+  const int cell_w = g.cell_pixels + margin, cell_h = g.cell_pixels + caption + margin;
+  const int width = columns * cell_w + margin, height = rows * cell_h + title + margin;
+  PLINT stream = 0;
+  plmkstrm(&stream);
+  plsdev("pngcairo");
+  plsfnam(file.c_str());
+  plspage(0, 0, width, height, 0, 0);
+  plscol0(kBackground, 255, 255, 255);
+  plscol0(kInk, 0, 0, 0);
+  // Grey levels: 0 black, 255 white.
+  const PLFLT pos[2] = {0, 1}, grey[2] = {0, 1};
+  plscmap1l(1, 2, pos, grey, grey, grey, nullptr);
+  plinit();
+  plfontld(1);
+  const double px = (width + height) / 100.0;
+  pladv(0);
+  if (!g.title.empty()) {
+    plvpor(0, 1, 1 - static_cast<double>(title) / height, 1);
+    plwind(0, 1, 0, 1);
+    plcol0(kInk);
+    plschr(0, kTitlePixels / px);
+    plptex(0.5, 0.4, 1, 0, 0.5, escaped(g.title).c_str());
+  }
+  plschr(0, 11.0 / px);
+  for (size_t i = 0; i < g.cells.size(); ++i) {
+    const GalleryCell& c = g.cells[i];
+    if (c.width < 1 || c.height < 1 || c.pixels.size() != static_cast<size_t>(c.width) * c.height) continue;
+    const int r = static_cast<int>(i) / columns, col = static_cast<int>(i) % columns;
+    const double x0 = static_cast<double>(margin + col * cell_w) / width;
+    const double y1 = 1 - static_cast<double>(title + margin + r * cell_h) / height;
+    const double x1 = x0 + static_cast<double>(g.cell_pixels) / width;
+    const double y0 = y1 - static_cast<double>(g.cell_pixels) / height;
+    plvpor(x0, x1, y0, y1);
+    plwind(0, c.width, 0, c.height);
+    // PLplot's z[i][j] is column i, row j counted from the bottom.
+    std::vector<PLFLT> cells(static_cast<size_t>(c.width) * c.height);
+    std::vector<PLFLT*> columns_of(static_cast<size_t>(c.width));
+    for (int x = 0; x < c.width; ++x) {
+      columns_of[x] = cells.data() + static_cast<size_t>(x) * c.height;
+      for (int y = 0; y < c.height; ++y) columns_of[x][y] = c.pixels[static_cast<size_t>(c.height - 1 - y) * c.width + x];
+    }
+    plimage(const_cast<const PLFLT* const*>(columns_of.data()), c.width, c.height, 0, c.width, 0, c.height, 0, 255, 0,
+            c.width, 0, c.height);
+    plcol0(kInk);
+    plmtex("b", 1.3, 0.5, 0.5, escaped(c.caption).c_str());
+  }
+  plend1();
+}
+
 // PLplot exits the process after this, whatever it returns; require_drivers
 // makes sure the usual cause (a missing driver) is caught before any work.
 int on_plplot_error(const char* message) {
@@ -399,6 +452,25 @@ void save(const Figure& figure, const std::string& stem) {
       std::filesystem::remove(scratch, ec);
       throw;
     }
+  }
+}
+
+void save(const Gallery& gallery, const std::string& stem) {
+  require_drivers();
+  plsexit(on_plplot_error);
+  const std::string path = stem + ".png";
+  check_output(path);
+  const std::string scratch = fmt::format("{}.plot-{}.png", stem, ::getpid());
+  draw_gallery(gallery, scratch);
+  try {
+    const std::string bytes = read_file(scratch);
+    std::filesystem::remove(scratch);
+    if (bytes.empty()) throw Error(path + ": the picture came out empty");
+    write_output(path, bytes, OutputUse::File);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(scratch, ec);
+    throw;
   }
 }
 

@@ -67,6 +67,20 @@ struct Figure {
   std::vector<Series> legend;
 };
 
+// A contact sheet: small grey images in a grid, each with a caption under
+// it (eval --mistakes: each misclassified digit, "7 → 2").
+struct GalleryCell {
+  int width = 0, height = 0;
+  std::vector<float> pixels;  // 0 (black) .. 255 (white), row by row
+  std::string caption;
+};
+struct Gallery {
+  std::string title;
+  int columns = 20;
+  int cell_pixels = 64;  // each image's side in the PNG
+  std::vector<GalleryCell> cells;
+};
+
 // Error unless PLplot's cairo drivers (pngcairo, svgcairo) are installed:
 // commands that plot call it before any long work.
 void require_drivers();
@@ -74,5 +88,7 @@ void require_drivers();
 // Draws the figure into stem.png and stem.svg, each written atomically.
 // Throws Error naming the file that could not be written.
 void save(const Figure& figure, const std::string& stem);
+// The gallery as stem.png (only: thousands of images make a slow SVG).
+void save(const Gallery& gallery, const std::string& stem);
 
 }  // namespace mnist::plot

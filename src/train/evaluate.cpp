@@ -13,7 +13,7 @@ constexpr int kEvalBlock = 32;  // small enough to keep evaluation memory low, l
 }
 
 EvalResult evaluate(const Network<float>& network, const ImageSet& set, const InputScaling& scaling,
-                    ThreadPool& pool) {
+                    ThreadPool& pool, bool keep_logits) {
   const int classes = network.classes();
   const int blocks = batches_per_epoch(set.count, kEvalBlock);
   const size_t image = set.image_size();
@@ -26,6 +26,7 @@ EvalResult evaluate(const Network<float>& network, const ImageSet& set, const In
   EvalResult total;
   total.predicted.resize(static_cast<size_t>(set.count));
   total.confidence.resize(static_cast<size_t>(set.count));
+  if (keep_logits) total.logits.resize(static_cast<size_t>(set.count) * classes);
   std::vector<Workspace<float>> workspaces;
   std::vector<std::vector<float>> inputs(static_cast<size_t>(pool.size()),
                                          std::vector<float>(image * kEvalBlock));
@@ -39,6 +40,10 @@ EvalResult evaluate(const Network<float>& network, const ImageSet& set, const In
     const int n = end - begin;
     set.gather(std::span(all).subspan(begin, n), scaling, inputs[w].data(), labels[w].data());
     const float* logits = workspaces[w].forward(network, inputs[w].data(), n);
+    if (keep_logits) {
+      std::copy(logits, logits + static_cast<size_t>(n) * classes,
+                total.logits.begin() + static_cast<std::ptrdiff_t>(begin) * classes);
+    }
     BlockResult& r = results[b];
     r.loss = softmax_cross_entropy<float>(logits, labels[w].data(), n, classes, 1.0f, nullptr);
     r.confusion.assign(static_cast<size_t>(classes) * classes, 0);
@@ -63,6 +68,21 @@ EvalResult evaluate(const Network<float>& network, const ImageSet& set, const In
   }
   total.loss /= std::max(1, set.count);
   return total;
+}
+
+std::vector<ClassMetrics> class_metrics(const EvalResult& r, int classes) {
+  std::vector<ClassMetrics> out;
+  for (int c = 0; c < classes; ++c) {
+    int predicted = 0, actual = 0;
+    for (int k = 0; k < classes; ++k) {
+      predicted += r.confusion[static_cast<size_t>(k) * classes + c];
+      actual += r.confusion[static_cast<size_t>(c) * classes + k];
+    }
+    const int right = r.confusion[static_cast<size_t>(c) * classes + c];
+    out.push_back({c, actual, predicted ? static_cast<double>(right) / predicted : NAN,
+                   actual ? static_cast<double>(right) / actual : NAN});
+  }
+  return out;
 }
 
 Predictor::Predictor(const Network<float>& network)

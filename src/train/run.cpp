@@ -88,6 +88,32 @@ DataSplits load_run_data(const std::string& path, int train_samples, const Input
   return data;
 }
 
+ModelData data_for_model(const SavedModel& saved, const std::string& path, bool any_data,
+                         const std::string& fallback) {
+  std::string chosen = path, recorded;
+  const auto config = saved.metadata.find("config");
+  if (config != saved.metadata.end()) {
+    try {
+      recorded = TrainConfig::from_json(config->second).data;
+    } catch (const Error&) {
+      // Not ours to judge here: resume reports a damaged configuration.
+    }
+  }
+  if (chosen.empty()) chosen = recorded.empty() ? fallback : recorded;
+  if (path.empty() && !recorded.empty() && !file_exists(recorded) && !is_directory(recorded)) {
+    throw UsageError(fmt::format("--data: {} records its data set as {}, which is not here; give --data", saved.path,
+                                 recorded));
+  }
+  DataSplits data = load_data_for(chosen, saved.scaling, Splits::TestOnly);
+  const auto trained_on = saved.metadata.find("data.fingerprint");
+  if (!any_data && trained_on != saved.metadata.end() && trained_on->second != data_fingerprint(data.test)) {
+    throw UsageError(fmt::format("--data {}: not the data set {} was trained on ({}: another test set); its "
+                                 "accuracy there would mean nothing. Give --any-data to evaluate it anyway",
+                                 chosen, saved.path, recorded.empty() ? "recorded by its fingerprint" : recorded));
+  }
+  return {std::move(data), chosen};
+}
+
 void require_input_shape(const Network<float>& network, const ImageSet& images, const std::string& model,
                          const std::string& data) {
   const Shape got = network.input_shape(), want{1, images.rows, images.cols};

@@ -147,6 +147,19 @@ DataSplits load_run_data(const std::string& path, int train_samples, const Input
 // model expects (a model trained on [0,1] inputs evaluated on [-1,1] data).
 DataSplits load_data_for(const std::string& path, const InputScaling& model_scaling, Splits which = Splits::All);
 
+// The test data to evaluate a saved model on: `path`, or when it is empty
+// the data set its checkpoint records (config.data). A data set whose test
+// split differs from the one the model was trained with (its
+// "data.fingerprint") is refused, naming both, unless any_data: a
+// Fashion-MNIST model evaluated on MNIST scores 8% and means nothing.
+// The data comes mapped onto the model's input scaling (load_data_for).
+struct ModelData {
+  DataSplits data;
+  std::string path;  // where it came from
+};
+ModelData data_for_model(const SavedModel& saved, const std::string& path, bool any_data,
+                         const std::string& fallback);
+
 // Error unless the model takes the data's images: "MODEL: the model takes
 // HxW images, DATA has hxw".
 void require_input_shape(const Network<float>& network, const ImageSet& images, const std::string& model,
