@@ -18,6 +18,8 @@ packages=(
   libplplot-dev plplot-driver-cairo fonts-dejavu-core
   # MPI: mpirun -n N mnist train/compare
   openmpi-bin libopenmpi-dev
+  # ONNX export (mnist export) and its tests with OpenCV and onnx's checker
+  libonnx-dev libprotobuf-dev python3-onnx python3-opencv python3-numpy
   # the web lab (mnist serve) and its tests in a real browser
   libcpp-httplib-dev libjs-chart.js chromium chromium-driver python3-selenium
 )

@@ -11,7 +11,7 @@ import pathlib
 import re
 import sys
 
-FLOORS = ["util", "io", "plot", "data", "kernels", "nn", "optim", "checkpoint", "train", "experiments", "dist", "web", "cli"]
+FLOORS = ["util", "io", "plot", "data", "kernels", "nn", "optim", "checkpoint", "deploy", "train", "experiments", "dist", "web", "cli"]
 
 
 def main():

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   const cli::Command commands[] = {cli::add_train(app),   cli::add_eval(app),    cli::add_predict(app),
                                    cli::add_convert(app), cli::add_compare(app), cli::add_lr_find(app),
-                                   cli::add_trajectories(app), cli::add_serve(app)};
+                                   cli::add_trajectories(app), cli::add_serve(app), cli::add_export(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
