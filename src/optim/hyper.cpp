@@ -196,7 +196,9 @@ void hypers_to_json(const HyperValues& values, const std::vector<Hyper>& hypers,
 
 HyperValues hypers_from_json(const json& j, const std::vector<Hyper>& hypers, const std::vector<std::string>& ignore) {
   HyperValues values;
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key();  // a plain name, not a structured binding: lambdas below capture it
+    const json& value = item.value();
     if (std::find(ignore.begin(), ignore.end(), key) != ignore.end()) continue;
     const Hyper* h = find_hyper(hypers, key);
     if (h == nullptr) {
