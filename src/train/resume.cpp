@@ -25,6 +25,7 @@ std::map<std::string, std::string> training_metadata(const TrainConfig& config, 
       {"train.step", std::to_string(step)},
       {"train.epoch_loss_sum", exact(state.epoch_loss_sum)},
       {"train.seconds", exact(state.seconds)},
+      {"train.high_loss_steps", std::to_string(state.high_loss_steps)},
       {"schedule.lr", exact(p.lr)},
       {"schedule.best", exact(p.best)},
       {"schedule.bad_epochs", std::to_string(p.bad_epochs)},
@@ -71,6 +72,8 @@ ResumePoint read_resume_point(const SavedModel& saved) {
   r.step = count(meta.count("optim.steps") ? "optim.steps" : "train.step");
   r.state.epoch_loss_sum = number("train.epoch_loss_sum");
   r.state.seconds = number("train.seconds");
+  // Written since the divergence rule counts steps; older checkpoints had none above the line.
+  if (meta.count("train.high_loss_steps")) r.state.high_loss_steps = static_cast<int>(count("train.high_loss_steps"));
   r.plateau.lr = number("schedule.lr");
   r.plateau.best = number("schedule.best");
   r.plateau.bad_epochs = static_cast<int>(count("schedule.bad_epochs"));

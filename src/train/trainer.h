@@ -30,6 +30,7 @@ struct TrainState {
   int batch = 0;
   double epoch_loss_sum = 0;  // sum of this epoch's batch losses so far
   double seconds = 0;         // training time before this session
+  int high_loss_steps = 0;    // consecutive steps just taken with a loss above the divergence line
 };
 
 struct StepEvent {
@@ -55,10 +56,13 @@ struct TrainCallbacks {
 };
 
 constexpr int kGradChunks = 8;
+constexpr int kDivergedSteps = 20;
 
 // Thrown by Trainer::run when training has diverged: the loss is not finite,
-// or it exceeds 10 ln(classes) (the true class below 1e-10 probability on
-// average, far above the ln(classes) of an untrained network).
+// or it has stayed above 10 ln(classes) (the true class below 1e-10
+// probability on average, far above the ln(classes) of an untrained network)
+// for kDivergedSteps steps in a row. A spike that the run recovers from, as
+// Adam's at lr 0.05 in its first steps, is not divergence.
 struct Diverged : Error {
   Diverged(const std::string& what, int64_t step_, double loss_) : Error(what), step(step_), loss(loss_) {}
   int64_t step;
