@@ -2,7 +2,10 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <new>
+#include <string>
+#include <vector>
 
 #include "cli/common.h"
 #include "util/error.h"
@@ -29,6 +32,38 @@ int fail(int code, const char* what, bool usage) {
   return code;
 }
 
+// Edits (insertions, deletions, substitutions) that turn a into b.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// "'trian' is not a command; did you mean 'train'?" when the first argument
+// is a near miss (at most two edits) of a subcommand's name, else "".
+std::string suggestion(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return "";
+  const std::string word = argv[1];
+  std::string best;
+  size_t best_distance = 3;
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    if (sub->get_name() == word) return "";
+    const size_t d = edit_distance(word, sub->get_name());
+    if (d < best_distance) best = sub->get_name(), best_distance = d;
+  }
+  if (best.empty()) return "";
+  return fmt::format("'{}' is not a command; did you mean '{}'? (mnist --help lists them)", word, best);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -51,7 +86,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return session.root() ? app.exit(e) : 0;
   } catch (const CLI::ParseError& e) {
-    return fail(2, e.what(), true);
+    const std::string hint = suggestion(app, argc, argv);
+    return fail(2, hint.empty() ? e.what() : hint.c_str(), true);
   }
   try {
     for (const auto& command : commands) {

@@ -68,6 +68,9 @@ std::vector<RunSpec> plan_grid(const CompareSpec& spec) {
       }
     }
   }
+  if (spec.first_seed > kMaxSeed - 1000) {
+    throw UsageError(fmt::format("--seed: must be at most {}, got {}", kMaxSeed - 1000, spec.first_seed));
+  }
   if (spec.seeds < 1 || spec.seeds > 1000) {
     throw UsageError(fmt::format("--seeds: must be between 1 and 1000, got {}", spec.seeds));
   }

@@ -1,11 +1,14 @@
 #include "train/config.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "nn/models.h"
 #include "util/error.h"
 
 namespace mnist {
@@ -33,6 +36,12 @@ TrainConfig TrainConfig::resolved() const {
   c.optimizer = optimizer.resolved();
   c.schedule = schedule.resolved(*c.optimizer.lr);
   check_schedule_use(c.optimizer.name, c.schedule);
+  if (std::find(model_names().begin(), model_names().end(), model) == model_names().end()) {
+    throw UsageError(fmt::format("--model: unknown model '{}' (choose {})", model, fmt::join(model_names(), ", ")));
+  }
+  if (seed > kMaxSeed) {
+    throw UsageError(fmt::format("--seed: must be at most 2^53 = {}, so that files record it exactly; got {}", kMaxSeed, seed));
+  }
   if (epochs < 1) throw UsageError(fmt::format("--epochs: must be at least 1, got {}", epochs));
   if (steps < 0) throw UsageError(fmt::format("--steps: must be >= 0, got {}", steps));
   if (batch_size < 1 || batch_size > (1 << 20)) {

@@ -12,6 +12,9 @@
 
 namespace mnist {
 
+// Seeds are recorded in JSON, whose numbers are doubles: exact up to 2^53.
+constexpr uint64_t kMaxSeed = uint64_t{1} << 53;
+
 struct TrainConfig {
   std::string model = "cnn";
   OptimizerConfig optimizer;
@@ -20,7 +23,7 @@ struct TrainConfig {
   int64_t steps = 0;  // when > 0, the run is this many steps long instead of whole epochs
   int batch_size = 100;
   int train_samples = 0;  // train on the first N training samples (0: all)
-  uint64_t seed = 0;
+  uint64_t seed = 0;  // at most kMaxSeed
   bool shuffle = true;
   std::optional<double> clip_norm;  // clip the gradient's global L2 norm
   std::string data;                 // where the data came from

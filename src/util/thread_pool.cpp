@@ -1,10 +1,17 @@
 #include "util/thread_pool.h"
 
 #include <algorithm>
+#include <string>
+
+#include "util/error.h"
 
 namespace mnist {
 
 int resolve_threads(int requested) {
+  if (requested < 0 || requested > kMaxThreads) {
+    throw UsageError("--threads: must be 0 (every core) or a count up to " + std::to_string(kMaxThreads) +
+                     ", got " + std::to_string(requested));
+  }
   if (requested > 0) return requested;
   return std::max(1u, std::thread::hardware_concurrency());
 }

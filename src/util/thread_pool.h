@@ -13,7 +13,10 @@
 
 namespace mnist {
 
-// Worker threads for a request: the number itself, or every core for 0.
+constexpr int kMaxThreads = 256;
+
+// Worker threads for a request: the number itself, or every core for 0;
+// UsageError naming --threads outside 0..kMaxThreads.
 int resolve_threads(int requested);
 
 class ThreadPool {
