@@ -237,11 +237,11 @@ TEST(Resume, StoppedAndResumedRunsEndBitIdentical) {
     std::istringstream list(stops);
     std::string first;
     std::getline(list, first, ',');
-    const Result start = run(run_flags + " --save r.safetensors --metrics r.jsonl --steps " + first, dir);
+    const Result start = run(run_flags + " --save r.safetensors --metrics r.jsonl --stop-at " + first, dir);
     ASSERT_EQ(start.code, 0) << start.err;
     EXPECT_NE(start.out.find("continue with: mnist train --resume r.safetensors"), std::string::npos) << start.out;
     for (std::string next; std::getline(list, next, ',');) {
-      ASSERT_EQ(run("train --resume r.safetensors --steps " + next, dir).code, 0);
+      ASSERT_EQ(run("train --resume r.safetensors --stop-at " + next, dir).code, 0);
     }
     const Result end = run("train --resume r.safetensors", dir);
     ASSERT_EQ(end.code, 0) << end.err;
@@ -256,7 +256,7 @@ TEST(Resume, StoppedAndResumedRunsEndBitIdentical) {
 TEST(Resume, CheckpointEveryWritesResumableState) {
   TempDir dir;
   write_data(dir);
-  ASSERT_EQ(run("train --model linear --optimizer momentum --epochs 2 --batch-size 40 --checkpoint-every 4 --save c.safetensors --steps 6", dir).code, 0);
+  ASSERT_EQ(run("train --model linear --optimizer momentum --epochs 2 --batch-size 40 --checkpoint-every 4 --save c.safetensors --stop-at 6", dir).code, 0);
   const SavedModel m = load_model(dir.file("c.safetensors"));
   EXPECT_EQ(m.metadata.at("train.step"), "6");
   EXPECT_EQ(m.metadata.at("optim.name"), "momentum");
@@ -266,7 +266,7 @@ TEST(Resume, CheckpointEveryWritesResumableState) {
 TEST(Resume, RefusesChangesToTheRunsArithmetic) {
   TempDir dir;
   write_data(dir);
-  ASSERT_EQ(run("train --model linear --epochs 2 --save c.safetensors --steps 3", dir).code, 0);
+  ASSERT_EQ(run("train --model linear --epochs 2 --save c.safetensors --stop-at 3", dir).code, 0);
   for (const char* flag : {"--lr 0.5", "--optimizer adam", "--epochs 4", "--seed 3", "--batch-size 7", "--model mlp"}) {
     const Result r = run(std::string("train --resume c.safetensors ") + flag, dir);
     EXPECT_EQ(r.code, 2) << flag;
@@ -310,6 +310,12 @@ TEST(Cli, OptimizerAndScheduleFlagsAreValidated) {
   expect_usage_error("train --clip-norm 0", "--clip-norm");
   expect_usage_error("train --clip-norm nan", "--clip-norm");
   expect_usage_error("train --steps -1", "--steps");
+  expect_usage_error("train --stop-at -1", "--stop-at");
+  expect_usage_error("train --threads 300", "--threads: must be 0 (every core) or a count up to 256, got 300");
+  expect_usage_error("train --threads -1", "--threads");
+  expect_usage_error("train --model resnet", "--model: unknown model 'resnet'");
+  expect_usage_error("train --seed 9007199254740993", "--seed: must be at most 2^53");
+  expect_usage_error("convert --valid 0", "--valid: must be at least 1");
   expect_usage_error("train --checkpoint-every -2", "--checkpoint-every");
 }
 
@@ -499,12 +505,76 @@ TEST(Cli, AbsurdValuesAndStopPointsAreRefused) {
   expect_usage_error("train --schedule onecycle --pct-start 0.01 --epochs 1 --batch-size 400", "--pct-start");
   TempDir dir;
   write_data(dir);
-  ASSERT_EQ(run("train --model linear --epochs 2 --save c.safetensors --steps 3", dir).code, 0);
-  const Result early = run("train --resume c.safetensors --steps 2", dir);
+  ASSERT_EQ(run("train --model linear --epochs 2 --save c.safetensors --stop-at 3", dir).code, 0);
+  const Result early = run("train --resume c.safetensors --stop-at 2", dir);
   EXPECT_EQ(early.code, 2) << early.err;
-  EXPECT_NE(early.err.find("--steps: the run is already at step 3"), std::string::npos) << early.err;
+  EXPECT_NE(early.err.find("--stop-at: the run is already at step 3"), std::string::npos) << early.err;
   // A batch larger than the data set is one batch of all of it.
   EXPECT_EQ(run("train --model linear --epochs 1 --batch-size 100000 --save big.safetensors", dir).code, 0);
+}
+
+// --steps sets the run's length (fixed, like --epochs), --stop-at a break
+// in it: a run stopped at 2 and resumed ends where one whole run of 5 does.
+TEST(Cli, StepsIsTheRunLengthAndStopAtABreak) {
+  TempDir dir;
+  write_data(dir);
+  const std::string flags = "train --model linear --optimizer adam --schedule cosine --steps 5";
+  ASSERT_EQ(run(flags + " --save whole.safetensors", dir).code, 0);
+  ASSERT_EQ(run(flags + " --save part.safetensors --stop-at 2", dir).code, 0);
+  const Result resumed = run("train --resume part.safetensors", dir);
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_EQ(load_model(dir.file("part.safetensors")).metadata.at("train.step"), "5");
+  EXPECT_EQ(weights(dir.file("part.safetensors")), weights(dir.file("whole.safetensors")));
+  const Result changed = run("train --resume part.safetensors --steps 9", dir);
+  EXPECT_EQ(changed.code, 2);
+  EXPECT_NE(changed.err.find("--steps: cannot be changed when resuming"), std::string::npos) << changed.err;
+}
+
+// Resuming a run that has finished says so, and trains and evaluates nothing.
+TEST(Cli, ResumingAFinishedRunSaysSo) {
+  TempDir dir;
+  write_data(dir);
+  ASSERT_EQ(run("train --model linear --steps 3 --save done.safetensors", dir).code, 0);
+  const std::string before = read_file(dir.file("done.safetensors"));
+  const Result r = run("train --resume done.safetensors", dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("done.safetensors: this run has finished (3 steps, test accuracy "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("test accuracy:"), std::string::npos) << r.out;  // no evaluation redone
+  EXPECT_EQ(read_file(dir.file("done.safetensors")), before);
+}
+
+// Training again onto a file that holds a model keeps that model beside it,
+// numbered, and says so; a run that fails before its first checkpoint
+// touches nothing.
+TEST(Cli, ANewRunKeepsTheModelItsSaveHeld) {
+  TempDir dir;
+  write_data(dir);
+  ASSERT_EQ(run("train --model linear --steps 3 --save m.safetensors", dir).code, 0);
+  const std::string first = read_file(dir.file("m.safetensors"));
+  const Result again = run("train --model linear --steps 2 --lr 0.001 --save m.safetensors", dir);
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.out.find("m.safetensors held an earlier model: kept as m.1.safetensors"), std::string::npos)
+      << again.out;
+  EXPECT_EQ(read_file(dir.file("m.1.safetensors")), first);
+  EXPECT_NE(read_file(dir.file("m.safetensors")), first);
+  ASSERT_EQ(run("train --model linear --steps 2 --seed 4 --save m.safetensors", dir).code, 0);
+  EXPECT_TRUE(std::filesystem::exists(dir.file("m.2.safetensors")));
+  // Resuming into the same file continues that model: nothing to keep.
+  ASSERT_EQ(run("train --model linear --steps 4 --save r.safetensors --stop-at 2", dir).code, 0);
+  const Result resumed = run("train --resume r.safetensors", dir);
+  EXPECT_EQ(resumed.out.find("kept as"), std::string::npos) << resumed.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("r.1.safetensors")));
+}
+
+// A mistyped subcommand gets the nearest one suggested.
+TEST(Cli, AMistypedSubcommandSuggestsTheRightOne) {
+  TempDir dir;
+  const Result r = run("trian --epochs 1", dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("'trian' is not a command; did you mean 'train'?"), std::string::npos) << r.err;
+  const Result far = run("xyzzy", dir);
+  EXPECT_EQ(far.code, 2);
+  EXPECT_EQ(far.err.find("did you mean"), std::string::npos) << far.err;
 }
 
 }  // namespace
@@ -855,7 +925,7 @@ TEST(Outputs, SymlinksStayLinksAndTheirTargetsHoldTheOutput) {
   EXPECT_NE(read_file(dir.file("real/metrics.jsonl")).find(R"("event":"final")"), std::string::npos);
   EXPECT_TRUE(is_gzip(read_file(dir.file("real/data.json.gz"))));
   // Resuming through the link reads and writes the target, and keeps the link.
-  r = run(std::string(kQuickTrain) + " --save link.safetensors --steps 3", dir);
+  r = run(std::string(kQuickTrain) + " --save link.safetensors --stop-at 3", dir);
   EXPECT_EQ(r.code, 0) << r.err;
   r = run("train --resume link.safetensors", dir);
   EXPECT_EQ(r.code, 0) << r.err;

@@ -219,6 +219,29 @@ TEST(Grid, ADivergedRunIsRecordedNotFatal) {
   EXPECT_NE(summary_markdown(rows, 0.1).find("diverged in 1 of 1 runs"), std::string::npos);
 }
 
+// A run of --steps that ends inside an epoch reports that partial epoch's
+// mean training loss, not nothing (or zero).
+TEST(Grid, ARunOfStepsReportsItsPartialEpochLoss) {
+  TempDir dir;
+  DataSplits data = mnist_data();
+  data.train = data.train.head(1000);
+  CompareSpec spec;
+  spec.base.model = "linear";
+  spec.base.steps = 7;  // 10 batches an epoch
+  spec.optimizers = {"adam"};
+  const auto runs = plan_grid(spec);
+  std::filesystem::create_directories(dir.path() / "runs");
+  ASSERT_TRUE(run_grid(runs, data, dir.path().string(), GridOptions{}, GridCallbacks{}));
+  const RunRecord rec = read_run(run_path(dir.path().string(), runs[0]));
+  EXPECT_TRUE(rec.epochs.empty());
+  ASSERT_TRUE(rec.final_train_loss().has_value());
+  EXPECT_GT(*rec.final_train_loss(), 0.1);
+  EXPECT_LT(*rec.final_train_loss(), std::log(10.0) + 0.5);
+  const auto rows = summarize(runs, {rec}, 0.1);
+  EXPECT_EQ(rows[0].final_loss.n, 1);
+  EXPECT_EQ(rows[0].final_loss.mean, *rec.final_train_loss());
+}
+
 TEST(Grid, ReadRunNamesTheFileAndLineOfABadRecord) {
   TempDir dir;
   write_file_atomic(dir.file("r.jsonl"), "{\"event\":\"step\",\"step\":0,\"loss\":1}\n{\"event\":\"step\"}\n");

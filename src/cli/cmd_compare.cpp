@@ -113,10 +113,11 @@ GridCallbacks printed_callbacks(size_t runs, int& done) {
   callbacks.on_run_done = [terminal, runs, &done](const RunSpec& run, const RunRecord& rec, bool skipped) {
     ++done;
     if (terminal) fmt::print("\r\033[K");
-    std::string result =
+    const auto loss = rec.final_train_loss();
+    const std::string result =
         rec.diverged ? fmt::format("diverged after {} step{}", rec.steps, rec.steps == 1 ? "" : "s")
-                     : fmt::format("test accuracy {:.2f}%, last-epoch train loss {:.4f}", 100 * rec.test_accuracy,
-                                   rec.epochs.empty() ? 0.0 : rec.epochs.back().train_loss);
+                     : fmt::format("test accuracy {:.2f}%{}", 100 * rec.test_accuracy,
+                                   loss ? fmt::format(", final train loss {:.4f}", *loss) : "");
     fmt::print("run {}/{} {}: {}, {:.1f} s{}\n", done, runs, run.name, result, rec.seconds,
                skipped ? " (already done)" : "");
     std::fflush(stdout);
@@ -211,7 +212,6 @@ void add_grid_options(CLI::App* cmd, CompareArgs& args, const std::string& group
       ->capture_default_str()
       ->group(group);
   cmd->add_option("--seed", args.spec.first_seed, "First seed; the others follow it")
-      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 53))
       ->capture_default_str()
       ->group(group);
   cmd->add_option("--loss-threshold", args.spec.loss_threshold, "Report the steps the smoothed loss takes to reach this")

@@ -19,24 +19,25 @@ struct TrainArgs {
   TrainConfig config;
   std::string save = "mnist.safetensors", resume;
   int threads = 0;
-  int64_t stop_after = 0;                     // --steps
+  int64_t stop_at = 0;                        // --stop-at
   std::vector<CLI::Option*> fixed_on_resume;  // flags that would change a resumed run's arithmetic
   CLI::Option *save_opt, *data_opt, *log_opt, *checkpoint_opt, *metrics_opt;
 };
 
 // Redraws one status line at the bottom of a terminal.
+// Epochs and batches are numbered from 0, as in the course's log lines; the
+// ETA runs to where this session ends (--stop-at, or the run's end).
 class ProgressBar {
  public:
-  void draw(const StepEvent& e, int epochs, int64_t first_step, double first_seconds) {
+  void draw(const StepEvent& e, int last_epoch, int64_t end_step, int64_t first_step, double first_seconds) {
     constexpr int kWidth = 24;
     const int filled = (e.batch + 1) * kWidth / e.batches;
-    const double total = static_cast<double>(epochs) * e.batches;
     const double done = static_cast<double>(e.step + 1 - first_step);
-    const double left = (e.seconds - first_seconds) / done * (total - e.step - 1);
+    const double left = (e.seconds - first_seconds) / done * static_cast<double>(end_step - e.step - 1);
     fmt::print(
-        "\r\033[Kepoch {}/{} [{:=<{}}{: <{}}] {}/{} loss {:.4f} lr "
+        "\r\033[Kepoch {}/{} [{:=<{}}{: <{}}] batch {}/{} loss {:.4f} lr "
         "{:.3g} eta {:.0f}s",
-        e.epoch + 1, epochs, "", filled, "", kWidth - filled, e.batch + 1, e.batches, e.loss, e.lr, left);
+        e.epoch, last_epoch, "", filled, "", kWidth - filled, e.batch, e.batches - 1, e.loss, e.lr, left);
     std::fflush(stdout);
   }
   void clear() { fmt::print("\r\033[K"); }
@@ -50,7 +51,9 @@ RunPlan make_plan(TrainArgs& args) {
   if (args.resume.empty()) {
     TrainConfig config = args.config;
     if (!writes) config.metrics.clear();
-    return plan_new_run(config, writes ? args.save : "", args.threads, args.stop_after);
+    RunPlan plan = plan_new_run(config, writes ? args.save : "", args.threads, args.stop_at);
+    plan.keep_existing = true;
+    return plan;
   }
   for (const CLI::Option* opt : args.fixed_on_resume) {
     if (opt->count() > 0) {
@@ -67,9 +70,11 @@ RunPlan make_plan(TrainArgs& args) {
   if (args.save_opt->count()) changes.save = args.save;
   if (!writes) changes.save = changes.metrics = "";
   changes.threads = args.threads;
-  changes.stop_at = args.stop_after;
-  return plan_resume(std::make_shared<SavedModel>(parse_model(broadcast_file(mpi(), args.resume), args.resume)),
-                     changes);
+  changes.stop_at = args.stop_at;
+  RunPlan plan =
+      plan_resume(std::make_shared<SavedModel>(parse_model(broadcast_file(mpi(), args.resume), args.resume)), changes);
+  plan.keep_existing = true;
+  return plan;
 }
 
 // The run, built on every rank (under mpirun, each computing its share of
@@ -77,6 +82,13 @@ RunPlan make_plan(TrainArgs& args) {
 std::unique_ptr<TrainingRun> start_run(TrainArgs& args, std::unique_ptr<GradientExchange>& exchange) {
   std::optional<RunPlan> plan;
   collectively([&] { plan = make_plan(args); });
+  if (plan->finished_accuracy) {
+    if (prints()) {
+      fmt::print("{}: this run has finished ({} steps, test accuracy {:.2f}%); nothing to resume\n", args.resume,
+                 plan->position_step, 100 * *plan->finished_accuracy);
+    }
+    return nullptr;
+  }
   if (prints() && file_exists(plan->config.data)) {
     fmt::print(plan->config.metrics == "-" ? stderr : stdout, "loading mnist dataset from {} ......\n",
                plan->config.data);
@@ -98,7 +110,9 @@ std::unique_ptr<TrainingRun> start_run(TrainArgs& args, std::unique_ptr<Gradient
 
 // What train prints: the course's lines, the status line on a terminal.
 RunEvents printed_events(TrainingRun& run, ProgressBar& bar, bool terminal, std::FILE* out) {
-  const int epochs = run.config().epochs;
+  const int batches = run.trainer().batches_per_epoch();
+  const int last_epoch = run.config().epochs_touched(batches) - 1;
+  const int64_t end_step = run.plan().stop_at > 0 ? std::min(run.plan().stop_at, run.total_steps()) : run.total_steps();
   const int64_t first_step = run.steps();
   const double first_seconds = run.trainer().state().seconds;
   RunEvents events;
@@ -108,8 +122,13 @@ RunEvents printed_events(TrainingRun& run, ProgressBar& bar, bool terminal, std:
     std::fflush(out);
   };
   events.on_batch = [=, &run, &bar](const StepEvent& e) {
-    if (terminal) bar.draw(e, epochs, first_step, first_seconds);
+    if (terminal) bar.draw(e, last_epoch, end_step, first_step, first_seconds);
     if (stop_signal() != 0) run.stop();
+  };
+  events.on_kept = [terminal, out, &bar](const std::string& path, const std::string& kept) {
+    if (terminal) bar.clear();
+    fmt::print(out, "{} held an earlier model: kept as {}\n", path, kept);
+    std::fflush(out);
   };
   events.on_epoch = [terminal, out, &bar](const EpochEvent& e) {
     if (terminal) bar.clear();
@@ -123,6 +142,7 @@ RunEvents printed_events(TrainingRun& run, ProgressBar& bar, bool terminal, std:
 int run_train(TrainArgs& args) {
   std::unique_ptr<GradientExchange> exchange;
   const std::unique_ptr<TrainingRun> run = start_run(args, exchange);
+  if (!run) return 0;  // a finished run, resumed
   const std::string save = run->plan().save;
   const TrainConfig& config = run->config();
   // With --metrics -, the records are standard output: the course's lines go to stderr.
@@ -166,7 +186,9 @@ void add_run_flags(CLI::App* cmd, TrainArgs& args, const std::string& group) {
                       ->group(group);
   cmd->add_option("--resume", args.resume, "Continue the run saved in this checkpoint, as it was configured")
       ->group(group);
-  cmd->add_option("--steps", args.stop_after, "Stop (and save) after this many optimizer steps in all")->group(group);
+  cmd->add_option("--stop-at", args.stop_at,
+                  "Stop (and save) once this many optimizer steps are taken in all; --resume continues")
+      ->group(group);
   args.checkpoint_opt =
       cmd->add_option("--checkpoint-every", c.checkpoint_every,
                       "Write --save every N steps and at every epoch end (0: at the end only)")
@@ -191,7 +213,11 @@ Command add_train(CLI::App& app) {
       "  mnist train --lr 0.1 --save fast.safetensors\n"
       "  mnist train --optimizer adam --schedule cosine --warmup-steps 100\n"
       "  mnist train --checkpoint-every 200 --save run.safetensors   (then: "
-      "mnist train --resume run.safetensors)");
+      "mnist train --resume run.safetensors)\n"
+      "  mnist train --stop-at 300 --save run.safetensors          (a break at step 300; --resume goes on)\n"
+      "  mnist train --data /usr/share/datasets/fashion-mnist --save fashion.safetensors\n"
+      "      (Fashion-MNIST: apt-get install dataset-fashion-mnist)\n"
+      "A --save that already holds a model keeps it as NAME.1.safetensors (then .2, ...).");
   auto fixed = [&](CLI::Option* opt) {
     args->fixed_on_resume.push_back(opt);
     return opt;

@@ -33,15 +33,11 @@ CLI::Option* add_data_option(CLI::App* cmd, std::string& path) {
 }
 
 CLI::Option* add_model_option(CLI::App* cmd, std::string& model) {
-  return cmd->add_option("--model", model, "cnn (the course network), mlp or linear")
-      ->capture_default_str()
-      ->check(CLI::IsMember(model_names()));
+  return cmd->add_option("--model", model, "cnn (the course network), mlp or linear")->capture_default_str();
 }
 
 CLI::Option* add_threads_option(CLI::App* cmd, int& threads) {
-  return cmd->add_option("--threads", threads, "Worker threads; 0 uses every core")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 256));
+  return cmd->add_option("--threads", threads, "Worker threads, up to 256; 0 uses every core")->capture_default_str();
 }
 
 namespace {
@@ -166,6 +162,9 @@ std::vector<CLI::Option*> add_hyper_flags(CLI::App* cmd, const std::vector<Row>&
 std::vector<CLI::Option*> add_batching_options(CLI::App* cmd, TrainConfig& c, const std::string& group) {
   return {
       cmd->add_option("--epochs", c.epochs, "Passes over the training data")->capture_default_str()->group(group),
+      cmd->add_option("--steps", c.steps,
+                      "Train for this many optimizer steps instead of whole epochs (the schedule spans them)")
+          ->group(group),
       cmd->add_option("--batch-size", c.batch_size, "Samples per optimizer step")->capture_default_str()->group(group),
       cmd->add_flag_callback("--no-shuffle", [&c] { c.shuffle = false; }, "Feed batches in file order")
           ->group(group)};

@@ -58,7 +58,7 @@ std::vector<SummaryRow> summarize(const std::vector<RunSpec>& runs, const std::v
         ++row.diverged;
         continue;
       }
-      if (!rec.epochs.empty()) losses.push_back(rec.epochs.back().train_loss);
+      if (const auto loss = rec.final_train_loss()) losses.push_back(*loss);
       accuracies.push_back(rec.test_accuracy);
       const auto smoothed = smooth_losses(rec.losses, smoothing_steps(rec.steps));
       for (size_t k = 0; k < smoothed.size(); ++k) {
@@ -110,8 +110,9 @@ std::string summary_markdown(const std::vector<SummaryRow>& rows, double loss_th
     if (r.accuracy.n > 0) {
       accuracy = r.accuracy.n > 1 ? fmt::format("{:.2f} ± {:.2f}", 100 * r.accuracy.mean, 100 * standard_error(r.accuracy))
                                   : fmt::format("{:.2f}", 100 * r.accuracy.mean);
-      loss = r.final_loss.n > 1 ? fmt::format("{:.4f} ± {:.4f}", r.final_loss.mean, r.final_loss.sd)
-                                : fmt::format("{:.4f}", r.final_loss.mean);
+      loss = r.final_loss.n > 1   ? fmt::format("{:.4f} ± {:.4f}", r.final_loss.mean, r.final_loss.sd)
+             : r.final_loss.n == 1 ? fmt::format("{:.4f}", r.final_loss.mean)
+                                   : "–";
     }
     if (r.diverged > 0) {
       const std::string note = fmt::format("diverged in {} of {} runs", r.diverged, r.runs);

@@ -231,6 +231,31 @@ void write_all(int fd, std::string_view bytes, const std::string& path) {
 
 }  // namespace
 
+std::string keep_earlier_version(const std::string& path) {
+  namespace fs = std::filesystem;
+  const std::string target = output_target(path);
+  if (target.empty() || target == "-" || !file_exists(target)) return "";
+  const fs::path file(target);
+  const std::string stem = file.stem().string(), ext = file.extension().string();
+  const fs::path folder = file.has_parent_path() ? file.parent_path() : fs::path(".");
+  long last = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() <= stem.size() + ext.size() + 1 || name.rfind(stem + ".", 0) != 0 ||
+        name.compare(name.size() - ext.size(), ext.size(), ext) != 0) {
+      continue;
+    }
+    const std::string middle = name.substr(stem.size() + 1, name.size() - stem.size() - 1 - ext.size());
+    if (middle.empty() || middle.size() > 9 || !std::all_of(middle.begin(), middle.end(), ::isdigit)) continue;
+    last = std::max(last, std::stol(middle));
+  }
+  const fs::path kept = folder / (stem + "." + std::to_string(last + 1) + ext);
+  fs::create_hard_link(file, kept, ec);
+  if (ec) write_file_atomic(kept.string(), read_file(target));  // no hard links here: an atomic copy
+  return file.has_parent_path() ? kept.string() : kept.filename().string();
+}
+
 std::string output_target(const std::string& path) {
   if (path == "-" || path.empty()) return path;
   return resolve(path, OutputUse::Stream).path;

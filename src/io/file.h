@@ -76,6 +76,12 @@ class OutputFile {
 // need not exist yet), else the path itself.
 std::string output_target(const std::string& path);
 
+// Keeps the regular file that path writes to (output_target) before it is
+// replaced: hard-linked (copied where links are not possible) as
+// STEM.N.EXT beside it, N one more than any such copy already there.
+// Returns the copy's path, or "" when there is no regular file to keep.
+std::string keep_earlier_version(const std::string& path);
+
 bool is_directory(const std::string& path);
 bool file_exists(const std::string& path);
 

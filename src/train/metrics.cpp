@@ -66,14 +66,18 @@ void MetricsLog::epoch(const EpochEvent& e) {
             .dump());
 }
 
-void MetricsLog::final(const EvalResult& test, int64_t steps, double seconds) {
-  write(json{{"event", "final"},
-             {"split", "test"},
-             {"accuracy", test.accuracy()},
-             {"eval_loss", test.loss},
-             {"steps", steps},
-             {"seconds", seconds}}
-            .dump());
+void MetricsLog::final(const EvalResult& test, int64_t steps, double seconds,
+                       std::optional<double> partial_epoch_loss) {
+  json record{{"event", "final"}, {"split", "test"},  {"accuracy", test.accuracy()},
+              {"eval_loss", test.loss}, {"steps", steps}, {"seconds", seconds}};
+  if (partial_epoch_loss) record["train_loss"] = *partial_epoch_loss;
+  write(record.dump());
+}
+
+std::optional<double> RunRecord::final_train_loss() const {
+  if (partial_epoch_loss) return partial_epoch_loss;
+  if (!epochs.empty()) return epochs.back().train_loss;
+  return std::nullopt;
 }
 
 void MetricsLog::diverged(int64_t steps, double loss, double seconds) {
@@ -110,6 +114,7 @@ RunRecord read_run(const std::string& path) {
         if (!record.diverged) {
           record.test_accuracy = r.at("accuracy").get<double>();
           record.test_loss = r.at("eval_loss").get<double>();
+          if (r.contains("train_loss")) record.partial_epoch_loss = r.at("train_loss").get<double>();
         }
       } else {
         throw bad("unknown event \"" + event + "\"");

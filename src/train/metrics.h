@@ -4,6 +4,8 @@
 //   {"event":"epoch","epoch":E,"train_loss":L,"accuracy":A,"eval_loss":V,
 //    "split":"test","lr":R,"images_per_second":I,"seconds":T}
 //   {"event":"final","split":"test","accuracy":A,"eval_loss":V,"steps":S,"seconds":T}
+//     (with "train_loss":L, the mean over the steps of a last, partial
+//     epoch, when a run of --steps ends inside one)
 //   {"event":"final","diverged":true,"steps":S,"loss":L,"seconds":T}
 // The final record ends a finished run: its test-set result, or the step at
 // which training diverged (loss null when it was not a number).
@@ -12,6 +14,7 @@
 // from before its resume point and drops any written after it, so the file
 // ends up as if the run had never stopped.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +39,11 @@ struct RunRecord {
   bool diverged = false;
   double test_accuracy = 0, test_loss = 0, seconds = 0;
   int64_t steps = 0;  // optimizer steps taken
+  std::optional<double> partial_epoch_loss;  // the final record's train_loss, if any
+
+  // The run's closing training loss: its partial last epoch's mean if it
+  // ended inside one, else its last epoch's; none for a run without either.
+  std::optional<double> final_train_loss() const;
 };
 
 // Parses a metrics file. Error naming the file and line for a line that is
@@ -52,7 +60,8 @@ class MetricsLog {
 
   void step(const StepEvent& e);
   void epoch(const EpochEvent& e);
-  void final(const EvalResult& test, int64_t steps, double seconds);
+  void final(const EvalResult& test, int64_t steps, double seconds,
+             std::optional<double> partial_epoch_loss = std::nullopt);
   void diverged(int64_t steps, double loss, double seconds);
   // Flushes the file to disk and closes it; Error naming the file on failure.
   void close();

@@ -20,8 +20,8 @@ RunPlan plan_new_run(const TrainConfig& config, const std::string& save, int thr
   if (save == "-") throw UsageError("--save: a checkpoint cannot go to standard output; give a file name");
   if (!save.empty()) check_output(save, OutputUse::File);
   if (!plan.config.metrics.empty()) check_output(plan.config.metrics, OutputUse::Stream);
-  if (stop_at < 0) throw UsageError(fmt::format("--steps: must be >= 0, got {}", stop_at));
-  if (threads < 0) throw UsageError(fmt::format("--threads: must be >= 0, got {}", threads));
+  if (stop_at < 0) throw UsageError(fmt::format("--stop-at: must be >= 0, got {}", stop_at));
+  resolve_threads(threads);  // UsageError for a count out of range
   return plan;
 }
 
@@ -42,6 +42,14 @@ RunPlan plan_resume(std::shared_ptr<SavedModel> saved, const ResumeChanges& chan
   plan.position_step = point.step;
   plan.plateau = point.plateau;
   plan.resumed_from = checkpoint;
+  const auto accuracy = saved->metadata.find("test.accuracy");  // saved with the final weights only
+  if (accuracy != saved->metadata.end()) {
+    try {
+      plan.finished_accuracy = std::stod(accuracy->second);
+    } catch (const std::exception&) {
+      throw Error(fmt::format("{}: metadata 'test.accuracy' is not a number: '{}'", checkpoint, accuracy->second));
+    }
+  }
   plan.checkpoint = std::move(saved);
   return plan;
 }
@@ -182,6 +190,9 @@ Start starting_point(const RunPlan& plan, std::shared_ptr<const DataSplits> give
 
 TrainingRun::TrainingRun(RunPlan plan, std::shared_ptr<const DataSplits> data, std::optional<Network<float>> weights)
     : plan_(std::move(plan)) {
+  if (plan_.finished_accuracy) {
+    throw UsageError(fmt::format("--resume {}: this run has finished; nothing to resume", plan_.resumed_from));
+  }
   const TrainConfig& config = plan_.config;
   Start start = starting_point(plan_, std::move(data), std::move(weights));
   data_ = std::move(start.data);
@@ -200,7 +211,7 @@ TrainingRun::TrainingRun(RunPlan plan, std::shared_ptr<const DataSplits> data, s
   // A stop point at or before the current step would still train one step.
   if (plan_.stop_at > 0 && plan_.stop_at <= optimizer_->steps()) {
     throw UsageError(
-        fmt::format("--steps: the run is already at step {}; give a later stop point", optimizer_->steps()));
+        fmt::format("--stop-at: the run is already at step {}; give a later stop point", optimizer_->steps()));
   }
   schedule_ = make_schedule(config.schedule, *config.optimizer.lr, batches, total);
   if (plan_.checkpoint) schedule_->set_plateau(plan_.plateau);
@@ -236,6 +247,12 @@ RunResult TrainingRun::run(const RunEvents& events) {
   const TrainConfig& config = plan_.config;
   auto checkpoint = [&] {
     if (plan_.save.empty()) return;
+    if (plan_.keep_existing && !kept_ &&
+        (!plan_.checkpoint || output_target(plan_.save) != output_target(plan_.resumed_from))) {
+      const std::string kept = keep_earlier_version(plan_.save);
+      if (!kept.empty() && events.on_kept) events.on_kept(plan_.save, kept);
+    }
+    kept_ = true;
     save(plan_.save);
     if (events.on_checkpoint) events.on_checkpoint(plan_.save);
   };
@@ -289,7 +306,9 @@ RunResult TrainingRun::run(const RunEvents& events) {
   result.test = trainer_->test_result();
   final_test_ = result.test;
   if (metrics_) {
-    metrics_->final(*result.test, steps(), trainer_->state().seconds);
+    const TrainState& s = trainer_->state();
+    metrics_->final(*result.test, steps(), s.seconds,
+                    s.batch > 0 ? std::optional(s.epoch_loss_sum / s.batch) : std::nullopt);
     metrics_->close();
   }
   checkpoint();

@@ -32,6 +32,11 @@ struct RunPlan {
   std::string save;       // checkpoint written every checkpoint_every steps, at a stop and at the end ("": none)
   int threads = 0;        // worker threads (0: every core); the results do not depend on it
   int64_t stop_at = 0;    // stop, and save, once this many steps are taken in all (0: run to the end)
+  // A new run's first checkpoint keeps the model that save held, if any, as
+  // STEM.N.EXT (keep_earlier_version): a trained model is never lost to a
+  // rerun. The CLI's train sets it; compare's runs, which resume or skip
+  // what their files hold, do not.
+  bool keep_existing = false;
   TrainOptions options;   // epoch evaluations, divergence checks
   // Where the run starts: zero for a new run, else the resumed checkpoint's
   // position, its step count, its schedule state and the file as it was read.
@@ -40,6 +45,9 @@ struct RunPlan {
   Schedule::PlateauState plateau;
   std::string resumed_from;
   std::shared_ptr<const SavedModel> checkpoint;
+  // Resuming a run that has already finished: its test accuracy, as saved.
+  // There is nothing left to train; TrainingRun refuses such a plan.
+  std::optional<double> finished_accuracy;
 };
 
 // A new run of config: resolved and checked (UsageError naming the flag),
@@ -76,6 +84,7 @@ struct RunEvents {
   std::function<void(const StepEvent&)> on_batch;   // after every batch
   std::function<void(const EpochEvent&)> on_epoch;  // after each whole epoch
   std::function<void(const std::string& path)> on_checkpoint;  // a checkpoint was written
+  std::function<void(const std::string& path, const std::string& kept)> on_kept;  // path's earlier model is now kept
   std::function<void(const RunResult&)> on_finished;     // after the final checkpoint
   std::function<void(const RunResult&)> on_interrupted;  // stopped (by stop() or stop_at), after saving
   std::function<void(const RunResult&)> on_diverged;
@@ -127,6 +136,7 @@ class TrainingRun {
   std::unique_ptr<MetricsLog> metrics_;
   std::atomic<bool> stop_requested_{false};
   std::optional<EvalResult> final_test_;  // once the run has finished: saved with the weights
+  bool kept_ = false;                     // keep_existing done (or not needed)
 };
 
 // A fingerprint of a data set's test split (its size and labels, which tell

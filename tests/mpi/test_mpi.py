@@ -113,8 +113,8 @@ class MpiTest(unittest.TestCase):
                "--schedule", "cosine"]
         mnist(*run, "--save", self.path("full.safetensors"))
         r = self.path("r.safetensors")
-        mnist(*run, "--threads", "1", "--save", r, "--steps", "13", ranks=2)    # mpirun, then
-        mnist("train", "--resume", r, "--steps", "27")                         # one process, then
+        mnist(*run, "--threads", "1", "--save", r, "--stop-at", "13", ranks=2)    # mpirun, then
+        mnist("train", "--resume", r, "--stop-at", "27")                         # one process, then
         mnist("train", "--resume", r, "--threads", "1", ranks=3)              # mpirun again
         self.assertSameState(self.path("full.safetensors"), r)
 
@@ -166,7 +166,7 @@ class MpiTest(unittest.TestCase):
             self.assertRegex(line, r"^mnist: rank [0-2] of 3: stopping because rank [0-2] \(pid [0-9]+ on .*\) has died$")
         # The last checkpoint is whole, and resumes.
         mnist("eval", save)
-        mnist("train", "--resume", save, "--steps", str(int(tensors(save)[1]["optim.steps"]) + 5))
+        mnist("train", "--resume", save, "--stop-at", str(int(tensors(save)[1]["optim.steps"]) + 5))
 
     def test_ranks_with_different_flags_are_refused(self):
         command = ["mpirun", "-n", "1", ARGS.binary, "train", "--model", "linear", "--epochs", "1", ":",
