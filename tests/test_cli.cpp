@@ -776,13 +776,17 @@ TEST(LrFind, PrintsJsonAPlotAndLeavesTheModelUntouched) {
   EXPECT_GE(j["points"].size(), 12u);
   EXPECT_LE(j["points"].size(), 100u);
   EXPECT_EQ(j["points"][0]["lr"].get<double>(), 1e-5);
-  EXPECT_EQ(png_size(dir.file("lf/lr_find.png")), (std::pair{900, 600}));
+  EXPECT_EQ(png_size(dir.file("lf/lr_find.png")), (std::pair{900, 648}));  // the legend above the panel
   EXPECT_EQ(read_file(dir.file("m.safetensors")), model);
   const Result again = run(args, dir);
   EXPECT_EQ(nlohmann::json::parse(again.out)["suggested_lr"].get<double>(), suggested);
   const Result text = run("lr-find --model linear --steps 50 --out lf2", dir);
   ASSERT_EQ(text.code, 0) << text.err;
   EXPECT_NE(text.out.find("suggested lr: "), std::string::npos) << text.out;
+  // The command to run next, and any warning before the plot's line (the last thing read).
+  EXPECT_NE(text.out.find("next: mnist train --model linear --optimizer sgd --lr "), std::string::npos) << text.out;
+  const size_t warning = text.out.find("warning:");
+  if (warning != std::string::npos) EXPECT_LT(warning, text.out.find("plot: ")) << text.out;
 
   expect_usage_error("lr-find --start-lr 0", "--start-lr");
   expect_usage_error("lr-find --end-lr 1e-9", "--end-lr");

@@ -45,9 +45,15 @@ void print_result(const LrFindArgs& args, const LrFindResult& result, const std:
   fmt::print("lr-find: {} steps from lr {:g} to {:g}; stopped: {}\n", result.points.size(), args.config.start_lr,
              args.config.end_lr, result.stop_reason);
   fmt::print("suggested lr: {:.3g}  (steepest fall of the smoothed loss)\n", result.suggested_lr);
-  fmt::print("min-loss lr / 10: {:.3g}  (a cautious choice)\n", result.min_loss_lr_div10);
-  fmt::print("plot: {}.png, {}.svg\n", stem, stem);
+  fmt::print("min-loss lr / 10: {:.3g}  (the other common rule: the lr of the lowest loss, divided by 10)\n",
+             result.min_loss_lr_div10);
   if (!result.warning.empty()) fmt::print("warning: {}\n", result.warning);
+  fmt::print("plot: {}.png, {}.svg\n", stem, stem);
+  std::string next = "mnist train";
+  if (args.data != default_data_path()) next += " --data " + args.data;
+  if (!args.init.empty()) next += " --init " + args.init;
+  if (model != "cnn" || !args.init.empty()) next += " --model " + model;
+  fmt::print("next: {} --optimizer {} --lr {:.3g}\n", next, optimizer, result.suggested_lr);
 }
 
 // --init's weights (which must fit the data) or new ones from --seed.

@@ -210,12 +210,24 @@ plot::Figure lr_find_figure(const LrFindResult& result, const std::string& subti
     high = std::max(high, p.smoothed);
   }
   panel.series = {raw, smoothed};
-  panel.marks.push_back(
-      {result.suggested_lr, fmt::format("suggested lr {:.3g} (steepest fall)", result.suggested_lr), 1});
-  panel.marks.push_back(
-      {result.min_loss_lr_div10, fmt::format("lr of the lowest loss / 10 = {:.3g}", result.min_loss_lr_div10), 2});
+  // The legend goes above the panel, where no curve runs: the raw losses
+  // fill the bottom left at a good learning rate, the top right after it.
+  figure.legend = {raw, smoothed};
+  for (auto& entry : figure.legend) entry.x.clear(), entry.y.clear();
+  for (auto& series : panel.series) series.label.clear();  // in the figure's legend instead
+  const std::pair<double, std::string> marks[] = {
+      {result.suggested_lr, fmt::format("suggested lr {:.3g} (steepest fall)", result.suggested_lr)},
+      {result.min_loss_lr_div10, fmt::format("lr of the lowest loss / 10 = {:.3g}", result.min_loss_lr_div10)}};
+  for (int i = 0; i < 2; ++i) {
+    panel.marks.push_back({marks[i].first, "", i + 1});
+    plot::Series entry;
+    entry.label = marks[i].second;
+    entry.color = i + 1;
+    entry.style = 2;  // the marks' line style
+    figure.legend.push_back(entry);
+  }
   panel.y_range = std::pair{0.0, high * 1.1};
-  panel.legend = plot::Panel::Corner::BottomLeft;
+  figure.height = 600 + 24 * 2;
   return figure;
 }
 

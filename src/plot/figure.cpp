@@ -160,7 +160,9 @@ void draw_legend(const std::vector<Series>& series, const std::vector<Mark>& mar
           s.marker_scale);
     }
   }
-  for (const Mark& m : marks) add(m.label, pen(m.color, 0, false), 2, 1.5, "", true, 1.0);
+  for (const Mark& m : marks) {
+    if (!m.label.empty()) add(m.label, pen(m.color, 0, false), 2, 1.5, "", true, 1.0);
+  }
   if (texts.empty()) return;
   const auto n = static_cast<PLINT>(texts.size());
   const bool inside = (position & PL_POSITION_INSIDE) != 0 && (position & (PL_POSITION_LEFT | PL_POSITION_RIGHT));

@@ -40,7 +40,7 @@ struct Contour {
   std::vector<double> levels;          // increasing
 };
 
-struct Mark {  // a dashed vertical line across the panel at x, named in the legend
+struct Mark {  // a dashed vertical line across the panel at x, named in the legend (unless the label is empty)
   double x;
   std::string label;
   int color = 0;
