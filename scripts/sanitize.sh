@@ -10,7 +10,9 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMNIST_SANITIZE=addr
 cmake --build build-asan -j "$(nproc)" >/dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp" \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j 1
+  ctest --test-dir build-asan --output-on-failure -j 1 -L 'unit|cli'
+# (the browser, MPI, ONNX and install tests drive the same code from Python
+# and a browser; scripts/test.sh runs them on the release build)
 
 # OpenBLAS is not instrumented; its internal buffer pool synchronises with
 # atomics TSan cannot see, so races reported inside it are suppressed.
