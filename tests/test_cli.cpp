@@ -408,7 +408,7 @@ TEST(Divergence, StopsNamesTheStepAndKeepsTheGoodCheckpoint) {
   TempDir dir;
   write_data(dir);
   ASSERT_EQ(run("train --model linear --epochs 1 --save good.safetensors", dir).code, 0);
-  const Result r = run("train --model mlp --lr 1000 --epochs 2 --checkpoint-every 1 --save good.safetensors", dir);
+  const Result r = run("train --model mlp --lr 1000 --epochs 8 --checkpoint-every 1 --save good.safetensors", dir);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("training diverged at step "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("probably too large for sgd"), std::string::npos) << r.err;
@@ -419,7 +419,7 @@ TEST(Divergence, StopsNamesTheStepAndKeepsTheGoodCheckpoint) {
   // Without periodic checkpoints, the previous file is not touched at all.
   ASSERT_EQ(run("train --model linear --epochs 1 --save good.safetensors", dir).code, 0);
   const std::string good = read_file(dir.file("good.safetensors"));
-  EXPECT_EQ(run("train --model mlp --lr 1000 --epochs 2 --save good.safetensors", dir).code, 1);
+  EXPECT_EQ(run("train --model mlp --lr 1000 --epochs 8 --save good.safetensors", dir).code, 1);
   EXPECT_EQ(read_file(dir.file("good.safetensors")), good);
 }
 

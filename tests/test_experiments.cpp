@@ -203,7 +203,7 @@ TEST(Grid, ADivergedRunIsRecordedNotFatal) {
   data.train = data.train.head(1000);
   CompareSpec spec;
   spec.base.model = "mlp";
-  spec.base.epochs = 1;
+  spec.base.epochs = 3;  // 30 steps: divergence is 20 steps above the line
   spec.optimizers = {"sgd"};
   spec.lrs = {1000};
   const auto runs = plan_grid(spec);

@@ -108,7 +108,7 @@ bool Trainer::run(Schedule& schedule, const TrainCallbacks& callbacks) {
   const ImageSet& held_out = has_valid ? data_.valid : data_.test;
   const int batches = batches_per_epoch();
   const int64_t total = total_steps();
-  const double diverged_above = 10 * std::log(static_cast<double>(network_.classes()));
+  const double diverged_above = kDivergedLossFactor * std::log(static_cast<double>(network_.classes()));
   while (steps() < total) {
     const auto epoch_start = Clock::now();
     const int first_batch = state_.batch;
@@ -119,20 +119,14 @@ bool Trainer::run(Schedule& schedule, const TrainCallbacks& callbacks) {
       const double lr = schedule.lr(step_index);
       const double loss = step(std::span(order).subspan(begin, end - begin), lr);
       state_.high_loss_steps = loss > diverged_above ? state_.high_loss_steps + 1 : 0;
-      const bool last = step_index + 1 >= total;  // a run that ends above the line has not recovered
-      if (options_.stop_on_divergence &&
-          (!std::isfinite(loss) || state_.high_loss_steps >= kDivergedSteps || (last && state_.high_loss_steps > 0))) {
+      if (options_.stop_on_divergence && (!std::isfinite(loss) || state_.high_loss_steps >= kDivergedSteps)) {
         state_.seconds = elapsed();
         const std::string where = fmt::format("training diverged at step {} (epoch {}, batch {})", step_index,
                                               state_.epoch, state_.batch);
-        throw Diverged(
-            !std::isfinite(loss) ? fmt::format("{}: the loss is {}", where, loss)
-            : state_.high_loss_steps >= kDivergedSteps
-                ? fmt::format("{}: the loss has stayed above {:.3g} for {} steps, now {:.4g}", where, diverged_above,
-                              kDivergedSteps, loss)
-                : fmt::format("{}: the loss is {:.4g} at the run's last step, above {:.3g}", where, loss,
-                              diverged_above),
-            step_index, loss);
+        throw Diverged(std::isfinite(loss) ? fmt::format("{}: the loss has stayed above {:.3g} for {} steps, now {:.4g}",
+                                                         where, diverged_above, kDivergedSteps, loss)
+                                           : fmt::format("{}: the loss is {}", where, loss),
+                       step_index, loss);
       }
       const StepEvent event{state_.epoch, state_.batch, batches, step_index, loss, lr, elapsed()};
       state_.epoch_loss_sum += loss;

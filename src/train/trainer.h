@@ -57,12 +57,15 @@ struct TrainCallbacks {
 
 constexpr int kGradChunks = 8;
 constexpr int kDivergedSteps = 20;
+constexpr double kDivergedLossFactor = 2;
 
 // Thrown by Trainer::run when training has diverged: the loss is not finite,
-// or it has stayed above 10 ln(classes) (the true class below 1e-10
-// probability on average, far above the ln(classes) of an untrained network)
-// for kDivergedSteps steps in a row. A spike that the run recovers from, as
-// Adam's at lr 0.05 in its first steps, is not divergence.
+// or it has stayed above kDivergedLossFactor * ln(classes) for
+// kDivergedSteps steps in a row. ln(classes) is the loss of a network that
+// guesses uniformly; twice that, step after step, is a network confidently
+// wrong that has stopped learning (SGD at lr 50 sits at 10 to 25). A spike
+// that the run recovers from, as Adam's at lr 0.05 (19 at its second step,
+// 2.2 at its third), is not divergence.
 struct Diverged : Error {
   Diverged(const std::string& what, int64_t step_, double loss_) : Error(what), step(step_), loss(loss_) {}
   int64_t step;
