@@ -416,6 +416,12 @@ TEST(Divergence, StopsNamesTheStepAndKeepsTheGoodCheckpoint) {
   // Every checkpoint written before the divergence was finite; the file
   // holds finite weights (the load refuses NaN).
   EXPECT_NO_THROW(load_model(dir.file("good.safetensors")));
+  // A run too short to hold the loss above the line for 20 steps diverges
+  // when it holds it there from its second step to its end.
+  const Result short_run = run("train --model mlp --lr 1000 --steps 6 --save short.safetensors", dir);
+  EXPECT_EQ(short_run.code, 1) << short_run.out;
+  EXPECT_NE(short_run.err.find("training diverged at step 5"), std::string::npos) << short_run.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("short.safetensors")));
   // Without periodic checkpoints, the previous file is not touched at all.
   ASSERT_EQ(run("train --model linear --epochs 1 --save good.safetensors", dir).code, 0);
   const std::string good = read_file(dir.file("good.safetensors"));
@@ -525,6 +531,14 @@ TEST(Cli, StepsIsTheRunLengthAndStopAtABreak) {
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   EXPECT_EQ(load_model(dir.file("part.safetensors")).metadata.at("train.step"), "5");
   EXPECT_EQ(weights(dir.file("part.safetensors")), weights(dir.file("whole.safetensors")));
+  // A stop point at the run's last step is no stop: the run finishes, its
+  // last epoch reported, instead of asking to be resumed for nothing.
+  const Result at_end = run("train --model linear --epochs 1 --stop-at 4 --save e.safetensors", dir);
+  ASSERT_EQ(at_end.code, 0) << at_end.err;
+  EXPECT_NE(at_end.out.find("epoch: 0 done"), std::string::npos) << at_end.out;
+  EXPECT_NE(at_end.out.find("test accuracy:"), std::string::npos) << at_end.out;
+  EXPECT_EQ(at_end.out.find("continue with"), std::string::npos) << at_end.out;
+  expect_usage_error("train --epochs 2 --steps 5", "excludes");  // one length or the other
   const Result changed = run("train --resume part.safetensors --steps 9", dir);
   EXPECT_EQ(changed.code, 2);
   EXPECT_NE(changed.err.find("--steps: cannot be changed when resuming"), std::string::npos) << changed.err;
@@ -559,9 +573,10 @@ TEST(Cli, ANewRunKeepsTheModelItsSaveHeld) {
   EXPECT_NE(read_file(dir.file("m.safetensors")), first);
   ASSERT_EQ(run("train --model linear --steps 2 --seed 4 --save m.safetensors", dir).code, 0);
   EXPECT_TRUE(std::filesystem::exists(dir.file("m.2.safetensors")));
-  // Resuming into the same file continues that model: nothing to keep.
+  // Resuming into the same file continues that model: nothing to keep,
+  // however the path is spelt.
   ASSERT_EQ(run("train --model linear --steps 4 --save r.safetensors --stop-at 2", dir).code, 0);
-  const Result resumed = run("train --resume r.safetensors", dir);
+  const Result resumed = run("train --resume ./r.safetensors --save r.safetensors", dir);
   EXPECT_EQ(resumed.out.find("kept as"), std::string::npos) << resumed.out;
   EXPECT_FALSE(std::filesystem::exists(dir.file("r.1.safetensors")));
 }

@@ -53,7 +53,9 @@ void print_result(const LrFindArgs& args, const LrFindResult& result, const std:
   if (args.data != default_data_path()) next += " --data " + args.data;
   if (!args.init.empty()) next += " --init " + args.init;
   if (model != "cnn" || !args.init.empty()) next += " --model " + model;
-  fmt::print("next: {} --optimizer {} --lr {:.3g}\n", next, optimizer, result.suggested_lr);
+  if (args.config.batch_size != TrainConfig{}.batch_size) next += fmt::format(" --batch-size {}", args.config.batch_size);
+  fmt::print("next: {} --optimizer {}{} --lr {:.3g}\n", next, optimizer, hyper_flags_text(args.optimizer),
+             result.suggested_lr);
 }
 
 // --init's weights (which must fit the data) or new ones from --seed.

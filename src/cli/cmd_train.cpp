@@ -84,7 +84,8 @@ std::unique_ptr<TrainingRun> start_run(TrainArgs& args, std::unique_ptr<Gradient
   collectively([&] { plan = make_plan(args); });
   if (plan->finished_accuracy) {
     if (prints()) {
-      fmt::print("{}: this run has finished ({} steps, test accuracy {:.2f}%); nothing to resume\n", args.resume,
+      fmt::print(plan->config.metrics == "-" ? stderr : stdout,
+                 "{}: this run has finished ({} steps, test accuracy {:.2f}%); nothing to resume\n", args.resume,
                  plan->position_step, 100 * *plan->finished_accuracy);
     }
     return nullptr;

@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "nn/models.h"
+#include "util/thread_pool.h"
 #include "util/error.h"
 
 namespace mnist::cli {
@@ -33,11 +34,35 @@ CLI::Option* add_data_option(CLI::App* cmd, std::string& path) {
 }
 
 CLI::Option* add_model_option(CLI::App* cmd, std::string& model) {
-  return cmd->add_option("--model", model, "cnn (the course network), mlp or linear")->capture_default_str();
+  // Checked as the flags are read (before any data is loaded), with the
+  // library's message; an empty description keeps --help free of CLI11's.
+  const CLI::Validator known(
+      [](std::string& name) {
+        const auto& names = model_names();
+        return std::find(names.begin(), names.end(), name) != names.end()
+                   ? std::string()
+                   : fmt::format("unknown model '{}' (choose {})", name, fmt::join(names, ", "));
+      },
+      "");
+  return cmd->add_option("--model", model, "cnn (the course network), mlp or linear")->capture_default_str()->check(known);
 }
 
 CLI::Option* add_threads_option(CLI::App* cmd, int& threads) {
-  return cmd->add_option("--threads", threads, "Worker threads, up to 256; 0 uses every core")->capture_default_str();
+  const CLI::Validator count(
+      [](std::string& text) {
+        try {
+          resolve_threads(std::stoi(text));
+          return std::string();
+        } catch (const UsageError& e) {
+          return std::string(e.what()).substr(std::string("--threads: ").size());
+        } catch (const std::exception&) {
+          return std::string();  // not a number: CLI11 says so
+        }
+      },
+      "");
+  return cmd->add_option("--threads", threads, "Worker threads, up to 256; 0 uses every core")
+      ->capture_default_str()
+      ->check(count);
 }
 
 namespace {
@@ -160,10 +185,13 @@ std::vector<CLI::Option*> add_hyper_flags(CLI::App* cmd, const std::vector<Row>&
 }  // namespace
 
 std::vector<CLI::Option*> add_batching_options(CLI::App* cmd, TrainConfig& c, const std::string& group) {
+  CLI::Option* epochs =
+      cmd->add_option("--epochs", c.epochs, "Passes over the training data")->capture_default_str()->group(group);
   return {
-      cmd->add_option("--epochs", c.epochs, "Passes over the training data")->capture_default_str()->group(group),
+      epochs,
       cmd->add_option("--steps", c.steps,
                       "Train for this many optimizer steps instead of whole epochs (the schedule spans them)")
+          ->excludes(epochs)
           ->group(group),
       cmd->add_option("--batch-size", c.batch_size, "Samples per optimizer step")->capture_default_str()->group(group),
       cmd->add_flag_callback("--no-shuffle", [&c] { c.shuffle = false; }, "Feed batches in file order")
@@ -173,6 +201,30 @@ std::vector<CLI::Option*> add_batching_options(CLI::App* cmd, TrainConfig& c, co
 CLI::Option* add_optimizer_name_option(CLI::App* cmd, std::string& name) {
   return cmd->add_option("--optimizer", name, fmt::format("One of {}", fmt::join(optimizer_names(), ", ")))
       ->capture_default_str();
+}
+
+std::string hyper_flags_text(const OptimizerConfig& given) {
+  const OptimizerRow* row = find_row(optimizer_registry(), given.name);
+  std::string out;
+  for (const auto& [key, v] : given.hypers.all()) {
+    const Hyper* h = nullptr;
+    if (row) {
+      const auto it = std::find_if(row->hypers.begin(), row->hypers.end(), [&](const Hyper& x) { return x.key == key; });
+      if (it != row->hypers.end()) h = &*it;
+    }
+    const std::string flag = flag_of(key);
+    if (h && h->kind == Hyper::Kind::Switch) {
+      out += " " + (v.at(0) != 0 ? flag : "--no-" + flag.substr(2));
+    } else if (h && h->kind == Hyper::Kind::Choice) {
+      out += fmt::format(" {} {}", flag, h->choices.at(static_cast<size_t>(v.at(0))));
+    } else if (h && h->kind == Hyper::Kind::List) {
+      out += fmt::format(" {} {:g}", flag, fmt::join(v, ","));
+    } else {
+      out += fmt::format(" {} {:g}", flag, fmt::join(v, " "));
+    }
+  }
+  if (!given.decay_biases) out += " --no-decay-bias";
+  return out;
 }
 
 std::vector<CLI::Option*> add_optimizer_options(CLI::App* cmd, OptimizerConfig& o, const std::string& group,

@@ -52,6 +52,10 @@ CLI::Option* add_optional(CLI::App* cmd, const std::string& name, std::optional<
 // flag once, its help listing each optimizer's default), --no-decay-bias.
 // The schedule's flags likewise. Each returns the options it added, placed
 // in group.
+// The flags that set the given (unresolved) optimizer's hyperparameters,
+// as a user would type them: " --momentum 0.5 --nesterov" ("" for none).
+std::string hyper_flags_text(const OptimizerConfig& given);
+
 std::vector<CLI::Option*> add_optimizer_options(CLI::App* cmd, OptimizerConfig& o, const std::string& group,
                                                 bool with_name_and_lr);
 std::vector<CLI::Option*> add_schedule_options(CLI::App* cmd, ScheduleConfig& s, const std::string& group);

@@ -1,11 +1,14 @@
 #include "io/file.h"
 
+#include <fmt/format.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <new>
@@ -238,22 +241,44 @@ std::string keep_earlier_version(const std::string& path) {
   const fs::path file(target);
   const std::string stem = file.stem().string(), ext = file.extension().string();
   const fs::path folder = file.has_parent_path() ? file.parent_path() : fs::path(".");
+  auto digits = [](const std::string& t) {
+    return !t.empty() && t.size() <= 9 && std::all_of(t.begin(), t.end(), [](unsigned char c) { return c >= '0' && c <= '9'; });
+  };
   long last = 0;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(folder, ec)) {
-    const std::string name = entry.path().filename().string();
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
     if (name.size() <= stem.size() + ext.size() + 1 || name.rfind(stem + ".", 0) != 0 ||
         name.compare(name.size() - ext.size(), ext.size(), ext) != 0) {
       continue;
     }
     const std::string middle = name.substr(stem.size() + 1, name.size() - stem.size() - 1 - ext.size());
-    if (middle.empty() || middle.size() > 9 || !std::all_of(middle.begin(), middle.end(), ::isdigit)) continue;
-    last = std::max(last, std::stol(middle));
+    if (digits(middle)) last = std::max(last, std::stol(middle));
   }
-  const fs::path kept = folder / (stem + "." + std::to_string(last + 1) + ext);
-  fs::create_hard_link(file, kept, ec);
-  if (ec) write_file_atomic(kept.string(), read_file(target));  // no hard links here: an atomic copy
-  return file.has_parent_path() ? kept.string() : kept.filename().string();
+  if (ec) throw Error(fmt::format("{}: cannot list {} to keep the earlier file: {}", path, folder.string(), ec.message()));
+  // A new name is taken without ever replacing one: a hard link where the
+  // file system has them, else a copy renamed into place with no replace.
+  // Another process taking the same number makes us try the next.
+  for (long n = last + 1;; ++n) {
+    const fs::path kept = folder / (stem + "." + std::to_string(n) + ext);
+    const std::string shown = file.has_parent_path() ? kept.string() : kept.filename().string();
+    if (::link(target.c_str(), kept.c_str()) == 0) return shown;
+    if (errno == EEXIST) continue;
+    const std::string copy = kept.string() + ".partial";
+    write_file_atomic(copy, read_file(target));
+    if (::renameat2(AT_FDCWD, copy.c_str(), AT_FDCWD, kept.c_str(), RENAME_NOREPLACE) == 0) return shown;
+    const int error = errno;
+    if (error == EINVAL && !fs::exists(kept) && ::rename(copy.c_str(), kept.c_str()) == 0) return shown;  // no RENAME_NOREPLACE here
+    ::unlink(copy.c_str());
+    if (error == EEXIST) continue;
+    throw Error(fmt::format("{}: cannot keep the earlier file as {}: {}", path, shown, std::strerror(error)));
+  }
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  const bool same = std::filesystem::equivalent(a, b, ec);
+  return !ec && same;
 }
 
 std::string output_target(const std::string& path) {

@@ -82,6 +82,9 @@ std::string output_target(const std::string& path);
 // Returns the copy's path, or "" when there is no regular file to keep.
 std::string keep_earlier_version(const std::string& path);
 
+// Whether two paths name the same existing file (links followed); false if either is missing.
+bool same_file(const std::string& a, const std::string& b);
+
 bool is_directory(const std::string& path);
 bool file_exists(const std::string& path);
 

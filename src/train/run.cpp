@@ -228,12 +228,16 @@ void TrainingRun::stop() {
   if (plan_.options.exchange) plan_.options.exchange->request_stop();
 }
 
-void TrainingRun::save(const std::string& path) {
+void TrainingRun::require_finite_weights() const {
   for (float v : network_->params()) {
     if (!std::isfinite(v)) {
       throw Diverged(fmt::format("training diverged by step {}: the weights are not finite", steps()), steps(), NAN);
     }
   }
+}
+
+void TrainingRun::save(const std::string& path) {
+  require_finite_weights();
   auto metadata = training_metadata(plan_.config, trainer_->state(), steps(), *schedule_);
   metadata["data.fingerprint"] = data_fingerprint(data_->test);
   if (final_test_) {
@@ -247,8 +251,8 @@ RunResult TrainingRun::run(const RunEvents& events) {
   const TrainConfig& config = plan_.config;
   auto checkpoint = [&] {
     if (plan_.save.empty()) return;
-    if (plan_.keep_existing && !kept_ &&
-        (!plan_.checkpoint || output_target(plan_.save) != output_target(plan_.resumed_from))) {
+    if (plan_.keep_existing && !kept_ && !(plan_.checkpoint && same_file(plan_.save, plan_.resumed_from))) {
+      require_finite_weights();  // a diverged run keeps nothing and replaces nothing
       const std::string kept = keep_earlier_version(plan_.save);
       if (!kept.empty() && events.on_kept) events.on_kept(plan_.save, kept);
     }
@@ -280,6 +284,7 @@ RunResult TrainingRun::run(const RunEvents& events) {
   bool finished = false;
   try {
     finished = trainer_->run(*schedule_, callbacks);
+    require_finite_weights();  // the last update may overflow: then nothing is reported finished or saved
   } catch (const Diverged& e) {
     if (metrics_) {
       metrics_->diverged(e.step, e.loss, trainer_->state().seconds);

@@ -126,6 +126,9 @@ class TrainingRun {
   void save(const std::string& path);
 
  private:
+  // Diverged when a weight is not finite.
+  void require_finite_weights() const;
+
   RunPlan plan_;
   std::shared_ptr<const DataSplits> data_;
   std::unique_ptr<Network<float>> network_;

@@ -119,12 +119,17 @@ bool Trainer::run(Schedule& schedule, const TrainCallbacks& callbacks) {
       const double lr = schedule.lr(step_index);
       const double loss = step(std::span(order).subspan(begin, end - begin), lr);
       state_.high_loss_steps = loss > diverged_above ? state_.high_loss_steps + 1 : 0;
-      if (options_.stop_on_divergence && (!std::isfinite(loss) || state_.high_loss_steps >= kDivergedSteps)) {
+      // A run shorter than kDivergedSteps ends diverged if its loss has stayed
+      // above the line since its first step.
+      const bool ends_above = step_index + 1 >= total && state_.high_loss_steps > 0 &&
+                              state_.high_loss_steps >= std::min<int64_t>(kDivergedSteps, total - 1);
+      if (options_.stop_on_divergence &&
+          (!std::isfinite(loss) || state_.high_loss_steps >= kDivergedSteps || ends_above)) {
         state_.seconds = elapsed();
         const std::string where = fmt::format("training diverged at step {} (epoch {}, batch {})", step_index,
                                               state_.epoch, state_.batch);
         throw Diverged(std::isfinite(loss) ? fmt::format("{}: the loss has stayed above {:.3g} for {} steps, now {:.4g}",
-                                                         where, diverged_above, kDivergedSteps, loss)
+                                                         where, diverged_above, state_.high_loss_steps, loss)
                                            : fmt::format("{}: the loss is {}", where, loss),
                        step_index, loss);
       }
@@ -133,7 +138,10 @@ bool Trainer::run(Schedule& schedule, const TrainCallbacks& callbacks) {
       ++state_.batch;
       if (callbacks.on_step && event.batch % config_.log_every == 0) callbacks.on_step(event);
       if (callbacks.on_batch) callbacks.on_batch(event);
-      if (steps() >= total && state_.batch < batches) break;  // a run of steps ends inside an epoch
+      if (steps() >= total) {
+        if (state_.batch < batches) break;  // a run of steps ends inside an epoch
+        continue;  // the last step: on to the epoch's end, whatever should_stop says
+      }
       if (callbacks.should_stop && callbacks.should_stop()) {
         state_.seconds = elapsed();
         return false;

@@ -65,7 +65,8 @@ constexpr double kDivergedLossFactor = 2;
 // guesses uniformly; twice that, step after step, is a network confidently
 // wrong that has stopped learning (SGD at lr 50 sits at 10 to 25). A spike
 // that the run recovers from, as Adam's at lr 0.05 (19 at its second step,
-// 2.2 at its third), is not divergence.
+// 2.2 at its third), is not divergence. A run shorter than kDivergedSteps
+// diverges when its loss stays above the line from its second step to its end.
 struct Diverged : Error {
   Diverged(const std::string& what, int64_t step_, double loss_) : Error(what), step(step_), loss(loss_) {}
   int64_t step;
