@@ -92,7 +92,9 @@ void drawable(const Series& s, const Panel& p, std::vector<double>& x, std::vect
 
 // Grid lines and labels of a log axis (range in log10 units) at "nice"
 // values; other is the range of the other axis.
-void log_axis_labels(bool x_axis, Range range, Range other) {
+// Returns the longest label's length in characters.
+size_t log_axis_labels(bool x_axis, Range range, Range other) {
+  size_t longest = 0;
   const double span = range.hi - range.lo;
   const std::vector<double> mantissas = span > 4 ? std::vector<double>{1} : std::vector<double>{1, 2, 5};
   for (int k = static_cast<int>(std::floor(range.lo)); k <= static_cast<int>(std::ceil(range.hi)); ++k) {
@@ -110,6 +112,7 @@ void log_axis_labels(bool x_axis, Range range, Range other) {
       }
       plcol0(kInk);
       const std::string text = fmt::format("{:g}", m * std::pow(10.0, k));
+      longest = std::max(longest, text.size());
       if (x_axis) {
         plmtex("b", 1.6, frac, 0.5, text.c_str());
       } else {
@@ -117,6 +120,7 @@ void log_axis_labels(bool x_axis, Range range, Range other) {
       }
     }
   }
+  return longest;
 }
 
 PLINT legend_position(Panel::Corner corner) {
@@ -238,12 +242,15 @@ void draw_panel(const Panel& p, double vx0, double vx1, double vy0, double vy1, 
   plwidth(0.5);
   plbox(p.log_x ? "" : "g", 0, 0, p.log_y ? "" : "g", 0, 0);
   if (p.log_x) log_axis_labels(true, xr, yr);
-  if (p.log_y) log_axis_labels(false, yr, xr);
+  // The y label clears the widest tick label ("0.0001", "1e-05"): a digit
+  // is about 0.75 of the character height wide.
+  double y_label_offset = 5.0;
+  if (p.log_y) y_label_offset = std::max(5.0, 1.6 + 0.75 * static_cast<double>(log_axis_labels(false, yr, xr)));
   plcol0(kInk);
   plwidth(1);
   plbox(("bcst" + xopt).c_str(), 0, 0, ("bcst" + yopt).c_str(), 0, 0);
   plmtex("b", 3.4, 0.5, 0.5, escaped(p.x_label).c_str());
-  plmtex("l", 5.0, 0.5, 0.5, escaped(p.y_label).c_str());
+  plmtex("l", y_label_offset, 0.5, 0.5, escaped(p.y_label).c_str());
   plmtex("t", 1.0, 0.5, 0.5, escaped(p.title).c_str());
 
   // Faint series first, so the others are drawn over them.
