@@ -307,6 +307,21 @@ TEST(Decode, RefusesEmptyCorruptAndAbsurdImages) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("huge.png"), std::string::npos) << e.what();
   }
+  // A PNG whose image data ends early (found by the web API's fuzz test):
+  // stb_image leaves its reason empty or with a line break; the message is
+  // still one line that says why.
+  const std::string cut_hex = "89504e470d0a1a0a0000000d49484452000000400000004008000000008f022e020000004149444154789cedd7310d002014c4d0afa4fe3532e1804bb88184b402dede5965f33f00540024e10c4014040404040404040404040404046e81fadafa6fccbd073691ad543f753c6000000000";
+  std::string cut;
+  for (size_t i = 0; i < cut_hex.size(); i += 2) cut += static_cast<char>(std::stoi(cut_hex.substr(i, 2), nullptr, 16));
+  try {
+    decode_image(cut, "cut.png");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    EXPECT_EQ(message.find("()"), std::string::npos) << message;
+    EXPECT_EQ(message.rfind("cut.png: ", 0), 0u) << message;
+  }
 }
 
 }  // namespace

@@ -609,13 +609,29 @@ std::vector<float> fit_and_centre(const GrayImage& crop, int size, int box, cons
 
 }  // namespace
 
+namespace {
+
+// stb_image's reason for a failure, made fit for a one-line message: some
+// corrupt files leave it empty or holding a line break.
+std::string decoder_reason() {
+  const char* reason = stbi_failure_reason();
+  std::string out;
+  for (const char* c = reason; c != nullptr && *c != '\0' && out.size() < 80; ++c) {
+    if (*c >= 0x20 && *c < 0x7f) out += *c;
+  }
+  const bool blank = out.find_first_not_of(' ') == std::string::npos;
+  return blank ? "corrupt data" : out;
+}
+
+}  // namespace
+
 GrayImage decode_image(std::string_view bytes, const std::string& what) {
   if (bytes.empty()) throw Error(what + ": file is empty");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int len = static_cast<int>(std::min<size_t>(bytes.size(), 0x7fffffff));
   int w = 0, h = 0, channels = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &channels)) {
-    throw Error(fmt::format("{}: not a readable PNG, JPEG or BMP image ({})", what, stbi_failure_reason()));
+    throw Error(fmt::format("{}: not a readable PNG, JPEG or BMP image ({})", what, decoder_reason()));
   }
   if (w <= 0 || h <= 0) throw Error(fmt::format("{}: image has zero size", what));
   if (w > kMaxSide || h > kMaxSide || static_cast<long>(w) * h > kMaxPixels) {
@@ -626,7 +642,7 @@ GrayImage decode_image(std::string_view bytes, const std::string& what) {
   }
   // Grey + alpha, so a digit drawn on a transparent background is not lost.
   std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(data, len, &w, &h, &channels, 2), stbi_image_free);
-  if (!px) throw Error(fmt::format("{}: cannot decode image ({})", what, stbi_failure_reason()));
+  if (!px) throw Error(fmt::format("{}: cannot decode image ({})", what, decoder_reason()));
   const size_t n = static_cast<size_t>(w) * h;
   // A transparent background is put behind the ink in the shade it stands
   // out from: white behind dark ink, black behind light ink (judged from the
