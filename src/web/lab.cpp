@@ -377,7 +377,7 @@ json Lab::start_run(const json& request) {
   c.data = options_.data;
   try {
     c.model = text_field(request, "model").value_or("cnn");
-    c.optimizer.name = text_field(request, "optimizer").value_or("sgd");
+    c.optimizer.name = text_field(request, "optimizer").value_or(OptimizerConfig{}.name);
     c.optimizer.lr = number_field(request, "lr");
     c.schedule.name = text_field(request, "schedule").value_or("constant");
     c.schedule.warmup_steps = static_cast<int>(whole_field(request, "warmup_steps", 0, 1 << 30).value_or(0));
