@@ -801,7 +801,9 @@ TEST(LrFind, PrintsJsonAPlotAndLeavesTheModelUntouched) {
   // The command to run next, and any warning before the plot's line (the last thing read).
   EXPECT_NE(text.out.find("next: mnist train --model linear --optimizer sgd --lr "), std::string::npos) << text.out;
   const size_t warning = text.out.find("warning:");
-  if (warning != std::string::npos) EXPECT_LT(warning, text.out.find("plot: ")) << text.out;
+  if (warning != std::string::npos) {
+    EXPECT_LT(warning, text.out.find("plot: ")) << text.out;
+  }
 
   expect_usage_error("lr-find --start-lr 0", "--start-lr");
   expect_usage_error("lr-find --end-lr 1e-9", "--end-lr");

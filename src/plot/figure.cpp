@@ -27,7 +27,6 @@ constexpr Rgb kPalette[kColors] = {{0, 114, 178}, {213, 94, 0},   {0, 158, 115},
                                    {0, 0, 0},     {86, 180, 233}, {230, 159, 0}, {240, 228, 66}};
 // Colour map 0 layout.
 constexpr double kTextPixels = 12, kTitlePixels = 16;  // text heights
-constexpr const char* kMarker = "•";                   // points, and their legend entries
 // Each colour in kShades shades (full first), then each faint.
 constexpr int kBackground = 0, kInk = 1, kGrid = 2, kContour = 3, kFirstColor = 4,
               kFirstFaint = kFirstColor + kColors * kShades;

@@ -302,17 +302,41 @@ def raw_exchange(data, timeout=0.3, read=True, shutdown=False, linger_reset=Fals
             pass
         got = b""
         if read:
-            try:
-                while len(got) < 1 << 20:
+            # Until the server closes, or is quiet for `timeout`; but an answer
+            # whose headers came without all of its body is waited for (up to
+            # 5 s more): the server writes headers and body in two sends, and
+            # on a busy machine the second can come later than `timeout`.
+            deadline = time.monotonic() + 5
+            while len(got) < 1 << 20:
+                try:
                     chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    got += chunk
-            except OSError:  # a timeout, or a reset
-                pass
+                except socket.timeout:
+                    if answer_incomplete(got) and time.monotonic() < deadline:
+                        continue
+                    break
+                except OSError:  # a reset
+                    break
+                if not chunk:
+                    break
+                got += chunk
         return got
     finally:
         s.close()
+
+
+def answer_incomplete(raw):
+    """Whether raw holds a response's headers but not yet the Content-Length bytes of its body."""
+    head, sep, rest = raw.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            try:
+                return len(rest) < int(v.strip())
+            except ValueError:
+                return False
+    return False
 
 
 def parse_response(raw):
