@@ -171,7 +171,7 @@ TEST_P(NetworkGradient, MatchesFiniteDifferences) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, NetworkGradient, ::testing::Values("cnn", "mlp", "linear"));
+INSTANTIATE_TEST_SUITE_P(Models, NetworkGradient, ::testing::Values("cnn", "mlp", "linear", "speed", "best"));
 
 }  // namespace
 }  // namespace mnist

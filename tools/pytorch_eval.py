@@ -27,7 +27,8 @@ def load_safetensors(path):
     state = {}
     for name, info in header.items():
         begin, end = info["data_offsets"]
-        array = np.frombuffer(data[begin:end], dtype="<f4").reshape(info["shape"])
+        dtype = {"F32": "<f4", "I64": "<i8"}[info["dtype"]]
+        array = np.frombuffer(data[begin:end], dtype=dtype).reshape(info["shape"])
         state[name] = torch.from_numpy(array.copy())
     return state, meta
 
@@ -66,9 +67,72 @@ class Linear(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class Layers(nn.Module):
+    """Any network `mnist train` builds, from the checkpoint's "layers"
+    metadata: the layers in order, with parameters under their own names, so
+    that load_state_dict takes the checkpoint as it is."""
+
+    def __init__(self, layers, input_shape):
+        super().__init__()
+        channels, height, width = input_shape
+        features = None  # set once a linear layer has flattened the input
+        self.steps = []
+        for spec in layers:
+            kind = spec["kind"]
+            if kind == "conv2d":
+                module = nn.Conv2d(channels, spec["out"], spec["kernel"], stride=spec["stride"], padding=spec["pad"])
+                height = (height + 2 * spec["pad"] - spec["kernel"]) // spec["stride"] + 1
+                width = (width + 2 * spec["pad"] - spec["kernel"]) // spec["stride"] + 1
+                channels = spec["out"]
+            elif kind == "maxpool2d":
+                module = nn.MaxPool2d(spec["kernel"], spec["stride"])
+                height = (height - spec["kernel"]) // spec["stride"] + 1
+                width = (width - spec["kernel"]) // spec["stride"] + 1
+            elif kind == "relu":
+                module = nn.ReLU()
+            elif kind == "dropout":
+                module = nn.Dropout(spec["rate"])
+            elif kind == "batchnorm":
+                norm = nn.BatchNorm1d if features is not None else nn.BatchNorm2d
+                module = norm(features or channels, eps=spec["eps"], momentum=spec["momentum"])
+            elif kind == "linear":
+                self.steps.append(nn.Flatten(1))
+                module = nn.Linear(features or channels * height * width, spec["out"])
+                features = spec["out"]
+            else:
+                raise ValueError(f"unknown layer kind {kind!r}")
+            self.steps.append(module)
+        # Parameters under the checkpoint's names ("fc1.weight"); the
+        # layers without any registered too, so that eval() reaches dropout.
+        names = iter(spec.get("name") for spec in layers)
+        for i, step in enumerate(self.steps):
+            name = next(names) if not isinstance(step, nn.Flatten) else None
+            self.add_module(name or f"step{i}", step)
+
+    def forward(self, x):
+        for step in self.steps:
+            x = step(x)
+        return x
+
+
+def build_model(meta):
+    """The network a checkpoint's metadata describes."""
+    if "layers" in meta:
+        shape = json.loads(meta.get("input_shape", "[1, 28, 28]"))
+        return Layers(json.loads(meta["layers"]), shape)
+    return {"cnn": CourseCNN, "mlp": Mlp, "linear": Linear}[meta.get("model", "cnn")]()
+
+
 def read_idx(path):
-    with open(path, "rb") as f:
-        data = f.read()
+    """An IDX file, raw or gzipped (PATH or PATH.gz)."""
+    import gzip
+    import os
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            data = f.read()
+    else:
+        with gzip.open(path + ".gz", "rb") as f:
+            data = f.read()
     dims = data[3]
     shape = struct.unpack(">" + "I" * dims, data[4 : 4 + 4 * dims])
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
@@ -78,7 +142,7 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     state, meta = load_safetensors(sys.argv[1])
-    model = {"cnn": CourseCNN, "mlp": Mlp, "linear": Linear}[meta.get("model", "cnn")]()
+    model = build_model(meta)
     model.load_state_dict({k: v for k, v in state.items() if not k.startswith("optim.")})
     model.eval()
     scale, offset = float(meta.get("input_scale", 1 / 255)), float(meta.get("input_offset", 0))

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "io/file.h"
@@ -43,6 +44,53 @@ std::string infer_model(const SafeTensorsFile& file) {
   throw Error(file.what() + ": no 'model' in the metadata and no known tensor names");
 }
 
+// The layers in order, for readers that build the network themselves
+// (tools/pytorch_eval.py): [{"kind": "conv2d", "name": "conv1", "out": 20,
+// "kernel": 5, "stride": 1, "pad": 2}, {"kind": "maxpool2d", "kernel": 2,
+// "stride": 2}, {"kind": "relu"}, {"kind": "batchnorm", "name": "bn1"},
+// {"kind": "dropout", "rate": 0.3}, {"kind": "linear", "name": "fc",
+// "out": 10}, ...]. A linear layer flattens its input first.
+std::string layers_json(const Network<float>& network) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& layer : network.layers()) {
+    const LayerSpec& s = layer.spec;
+    switch (s.kind) {
+      case LayerSpec::Kind::Conv2d:
+        layers.push_back({{"kind", "conv2d"}, {"name", s.name}, {"out", s.out}, {"kernel", s.kernel},
+                          {"stride", s.stride}, {"pad", s.pad}});
+        break;
+      case LayerSpec::Kind::ReLU:
+        layers.push_back({{"kind", "relu"}});
+        break;
+      case LayerSpec::Kind::MaxPool2d:
+        layers.push_back({{"kind", "maxpool2d"}, {"kernel", s.kernel}, {"stride", s.stride}});
+        break;
+      case LayerSpec::Kind::Linear:
+        layers.push_back({{"kind", "linear"}, {"name", s.name}, {"out", s.out}});
+        break;
+      case LayerSpec::Kind::BatchNorm:
+        layers.push_back({{"kind", "batchnorm"}, {"name", s.name}, {"eps", kBatchNormEps},
+                          {"momentum", kBatchNormMomentum}});
+        break;
+      case LayerSpec::Kind::Dropout:
+        layers.push_back({{"kind", "dropout"}, {"rate", s.rate}});
+        break;
+    }
+  }
+  return layers.dump();
+}
+
+// Each BatchNorm layer's "NAME.num_batches_tracked" and its count.
+std::vector<std::pair<std::string, const int64_t*>> batches_tracked_names(const Network<float>& network) {
+  std::vector<std::pair<std::string, const int64_t*>> out;
+  for (const auto& layer : network.layers()) {
+    if (layer.norm >= 0) {
+      out.emplace_back(layer.spec.name + ".num_batches_tracked", &network.batches_tracked()[layer.norm]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Network<float>& network,
@@ -57,6 +105,7 @@ void save_checkpoint(const std::string& path, const Network<float>& network,
       {"classes", std::to_string(network.classes())},
       {"input_scale", float_text(scaling.scale)},
       {"input_offset", float_text(scaling.offset)},
+      {"layers", layers_json(network)},
   });
   std::vector<TensorRef> tensors;
   std::span<const float> params = network.params();
@@ -70,6 +119,12 @@ void save_checkpoint(const std::string& path, const Network<float>& network,
   const std::span<const float> weights = averaged.empty() ? params : std::span<const float>(averaged);
   for (const auto& t : network.tensors()) {
     tensors.push_back({t.name, t.shape, weights.subspan(t.offset, t.size)});
+  }
+  for (const auto& t : network.buffer_tensors()) {
+    tensors.push_back({t.name, t.shape, network.buffers().subspan(t.offset, t.size)});
+  }
+  for (const auto& [name, count] : batches_tracked_names(network)) {
+    tensors.push_back({name, {}, {}, std::span<const int64_t>(count, 1)});
   }
   if (optimizer != nullptr) {
     meta["optim.name"] = optimizer->name();
@@ -146,10 +201,32 @@ SavedModel parse_model(std::string bytes, const std::string& path) {
     if (!file.contains(t.name)) throw Error(fmt::format("{}: missing tensor '{}' for model {}", path, t.name, model));
     file.copy_to(t.name, t.shape, network.view(t));
   }
+  for (const auto& t : network.buffer_tensors()) {
+    if (!file.contains(t.name)) throw Error(fmt::format("{}: missing tensor '{}' for model {}", path, t.name, model));
+    file.copy_to(t.name, t.shape, network.buffer_view(t));
+  }
+  std::set<std::string> counters;
+  for (const auto& layer : network.layers()) {
+    if (layer.norm < 0) continue;
+    const std::string name = layer.spec.name + ".num_batches_tracked";
+    counters.insert(name);
+    // Optional, as for PyTorch's load_state_dict: files of other tools may leave it out.
+    if (file.contains(name)) network.batches_tracked()[layer.norm] = file.int64_scalar(name);
+  }
+  auto known = [&](const std::string& name) {
+    if (network.find(name) != nullptr || counters.count(name) != 0) return true;
+    for (const auto& t : network.buffer_tensors()) {
+      if (t.name == name) return true;
+    }
+    return false;
+  };
   for (const auto& name : file.names()) {
-    if (name.rfind("optim.", 0) != 0 && network.find(name) == nullptr) {
+    if (name.rfind("optim.", 0) != 0 && !known(name)) {
       throw Error(fmt::format("{}: unexpected tensor '{}' for model {}", path, name, model));
     }
+  }
+  for (float v : network.buffers()) {
+    if (!std::isfinite(v)) throw Error(path + ": the running statistics contain NaN or infinity");
   }
   for (float v : network.params()) {
     if (!std::isfinite(v)) throw Error(path + ": the weights contain NaN or infinity");

@@ -51,6 +51,12 @@ class GraphBuilder {
     a->set_type(onnx::AttributeProto::INTS);
     for (int64_t v : values) a->add_ints(v);
   }
+  static void real(onnx::NodeProto& n, const std::string& name, float value) {
+    onnx::AttributeProto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(value);
+  }
   static void integer(onnx::NodeProto& n, const std::string& name, int64_t value) {
     onnx::AttributeProto* a = n.add_attribute();
     a->set_name(name);
@@ -133,6 +139,24 @@ std::string onnx_bytes(const SavedModel& saved) {
         x = out;
         break;
       }
+      case LayerSpec::Kind::BatchNorm: {  // evaluation mode: the running statistics
+        const auto buffers = net.buffers();
+        const ParamTensor& w = *net.find(spec.name + ".weight");
+        const ParamTensor& b = *net.find(spec.name + ".bias");
+        const int64_t c = layer.in.channels;
+        auto& n = g.node("BatchNormalization",
+                         {x, g.constant(w.name, w.shape, params.subspan(w.offset, w.size)),
+                          g.constant(b.name, b.shape, params.subspan(b.offset, b.size)),
+                          g.constant(spec.name + ".running_mean", {c}, buffers.subspan(layer.running, c)),
+                          g.constant(spec.name + ".running_var", {c}, buffers.subspan(layer.running + c, c))},
+                         out);
+        GraphBuilder::real(n, "epsilon", kBatchNormEps);
+        GraphBuilder::real(n, "momentum", 1 - kBatchNormMomentum);
+        x = out;
+        break;
+      }
+      case LayerSpec::Kind::Dropout:  // identity in evaluation
+        break;
     }
   }
   g.node("Identity", {x}, "logits");

@@ -20,8 +20,9 @@ std::string safetensors_bytes(const std::map<std::string, std::string>& metadata
   if (!metadata.empty()) header["__metadata__"] = metadata;
   size_t offset = 0;
   for (const auto& t : tensors) {
-    const size_t bytes = t.data.size() * sizeof(float);
-    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    const bool ints = t.data.empty() && !t.ints.empty();
+    const size_t bytes = ints ? t.ints.size() * sizeof(int64_t) : t.data.size() * sizeof(float);
+    header[t.name] = {{"dtype", ints ? "I64" : "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();
@@ -34,7 +35,11 @@ std::string safetensors_bytes(const std::map<std::string, std::string>& metadata
   for (const auto& t : tensors) {
     // Little-endian floats: the in-memory layout on every machine we build for.
     static_assert(std::endian::native == std::endian::little);
-    out.append(reinterpret_cast<const char*>(t.data.data()), t.data.size() * sizeof(float));
+    if (t.data.empty() && !t.ints.empty()) {
+      out.append(reinterpret_cast<const char*>(t.ints.data()), t.ints.size() * sizeof(int64_t));
+    } else {
+      out.append(reinterpret_cast<const char*>(t.data.data()), t.data.size() * sizeof(float));
+    }
   }
   return out;
 }
@@ -76,11 +81,12 @@ SafeTensorsFile::SafeTensorsFile(std::string bytes, std::string what)
         !value.contains("data_offsets")) {
       fail(fmt::format("tensor '{}' lacks dtype, shape or data_offsets", name));
     }
-    if (value["dtype"] != "F32") {
+    const bool int64 = value["dtype"] == "I64";
+    if (value["dtype"] != "F32" && !int64) {
       const auto& dtype = value["dtype"];
       const std::string shown = dtype.is_string() ? "\"" + dtype.get<std::string>().substr(0, 16) + "\""
                                                   : std::string("of JSON type ") + dtype.type_name();
-      fail(fmt::format("tensor '{}' has dtype {}, only F32 is supported", name, shown));
+      fail(fmt::format("tensor '{}' has dtype {}, only F32 (and I64) is supported", name, shown));
     }
     const auto& shape = value["shape"];
     const auto& offsets = value["data_offsets"];
@@ -107,10 +113,11 @@ SafeTensorsFile::SafeTensorsFile(std::string bytes, std::string what)
       fail(fmt::format("tensor '{}' data [{}, {}) lies outside the data section ({} bytes)", name,
                        begin, end, data_size));
     }
-    if (end - begin != count * sizeof(float)) {
-      fail(fmt::format("tensor '{}' has {} bytes of data, its shape needs {}", name, end - begin,
-                       count * sizeof(float)));
+    const size_t element = int64 ? sizeof(int64_t) : sizeof(float);
+    if (end - begin != count * element) {
+      fail(fmt::format("tensor '{}' has {} bytes of data, its shape needs {}", name, end - begin, count * element));
     }
+    entry.int64 = int64;
     entry.begin = begin;
     entry.end = end;
     ranges.emplace_back(begin, end);
@@ -142,10 +149,22 @@ void SafeTensorsFile::copy_to(const std::string& name, const std::vector<int64_t
                             fmt::join(got, ", "), fmt::join(expected_shape, ", ")));
   }
   const Entry& e = entries_.at(name);
+  if (e.int64) throw Error(fmt::format("{}: tensor '{}' has dtype I64, the model needs F32", what_, name));
   if (out.size() * sizeof(float) != e.end - e.begin) {
     throw Error(fmt::format("{}: tensor '{}' does not fit its destination", what_, name));
   }
   std::memcpy(out.data(), bytes_.data() + data_start_ + e.begin, e.end - e.begin);
+}
+
+int64_t SafeTensorsFile::int64_scalar(const std::string& name) const {
+  const auto& got = shape(name);
+  const Entry& e = entries_.at(name);
+  if (!e.int64 || !got.empty()) {
+    throw Error(fmt::format("{}: tensor '{}' is not an I64 scalar (shape [], dtype I64)", what_, name));
+  }
+  int64_t v = 0;
+  std::memcpy(&v, bytes_.data() + data_start_ + e.begin, sizeof v);
+  return v;
 }
 
 }  // namespace mnist

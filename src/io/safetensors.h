@@ -3,7 +3,8 @@
 // length N, N bytes of JSON header, then the raw tensor bytes. The header maps
 // each tensor name to {"dtype", "shape", "data_offsets": [begin, end]}
 // (offsets relative to the data section) and may hold "__metadata__", a map
-// of strings to strings. Only F32 tensors are written and read here.
+// of strings to strings. Tensors are F32, but for I64 scalars (PyTorch's
+// BatchNorm num_batches_tracked).
 #include <cstdint>
 #include <map>
 #include <span>
@@ -16,6 +17,7 @@ struct TensorRef {
   std::string name;
   std::vector<int64_t> shape;
   std::span<const float> data;
+  std::span<const int64_t> ints = {};  // an I64 tensor instead, when data is empty
 };
 
 // The whole file as bytes, header padded with spaces to 8-byte alignment.
@@ -37,6 +39,8 @@ class SafeTensorsFile {
   // Copies a tensor out after checking that its shape is the expected one.
   void copy_to(const std::string& name, const std::vector<int64_t>& expected_shape,
                std::span<float> out) const;
+  // An I64 scalar (shape []), or an Error naming the tensor.
+  int64_t int64_scalar(const std::string& name) const;
   const std::string& what() const { return what_; }
   size_t data_size() const { return bytes_.size() - data_start_; }
 
@@ -44,6 +48,7 @@ class SafeTensorsFile {
   struct Entry {
     std::vector<int64_t> shape;
     size_t begin, end;
+    bool int64 = false;
   };
   std::string bytes_;
   std::string what_;

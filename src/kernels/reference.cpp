@@ -203,4 +203,63 @@ template void conv2d_backward<double>(const double*, const double*, const double
 template void matmul<float>(const float*, const float*, float*, int, int, int);
 template void matmul<double>(const double*, const double*, double*, int, int, int);
 
+void batchnorm_forward(const double* x, const double* gamma, const double* beta, double* y, int n, int channels,
+                       int plane, double eps) {
+  const double count = static_cast<double>(n) * plane;
+  auto at = [&](int s, int c, int i) { return (static_cast<size_t>(s) * channels + c) * plane + i; };
+  for (int c = 0; c < channels; ++c) {
+    double mean = 0, var = 0;
+    for (int s = 0; s < n; ++s) {
+      for (int i = 0; i < plane; ++i) mean += x[at(s, c, i)] / count;
+    }
+    for (int s = 0; s < n; ++s) {
+      for (int i = 0; i < plane; ++i) var += (x[at(s, c, i)] - mean) * (x[at(s, c, i)] - mean) / count;
+    }
+    for (int s = 0; s < n; ++s) {
+      for (int i = 0; i < plane; ++i) y[at(s, c, i)] = gamma[c] * (x[at(s, c, i)] - mean) / std::sqrt(var + eps) + beta[c];
+    }
+  }
+}
+
+// With xhat = (x - mean) / sigma, sigma = sqrt(var + eps):
+//   dL/dxhat = dy gamma
+//   dL/dvar  = sum dL/dxhat (x - mean) * -1/2 sigma^-3
+//   dL/dmean = sum dL/dxhat * -1/sigma + dL/dvar * sum -2 (x - mean) / M
+//   dL/dx    = dL/dxhat / sigma + dL/dvar 2 (x - mean) / M + dL/dmean / M
+void batchnorm_backward(const double* x, const double* gamma, const double* dy, double* dx, double* dgamma,
+                        double* dbeta, int n, int channels, int plane, double eps) {
+  const double count = static_cast<double>(n) * plane;
+  auto at = [&](int s, int c, int i) { return (static_cast<size_t>(s) * channels + c) * plane + i; };
+  for (int c = 0; c < channels; ++c) {
+    double mean = 0, var = 0;
+    for (int s = 0; s < n; ++s) {
+      for (int i = 0; i < plane; ++i) mean += x[at(s, c, i)] / count;
+    }
+    for (int s = 0; s < n; ++s) {
+      for (int i = 0; i < plane; ++i) var += (x[at(s, c, i)] - mean) * (x[at(s, c, i)] - mean) / count;
+    }
+    const double sigma = std::sqrt(var + eps);
+    double dvar = 0, dmean = 0, centred = 0, g = 0, b = 0;
+    for (int s = 0; s < n; ++s) {
+      for (int i = 0; i < plane; ++i) {
+        const double d = x[at(s, c, i)] - mean, dxhat = dy[at(s, c, i)] * gamma[c];
+        dvar += dxhat * d * -0.5 / (sigma * sigma * sigma);
+        dmean += -dxhat / sigma;
+        centred += -2 * d / count;
+        g += dy[at(s, c, i)] * d / sigma;
+        b += dy[at(s, c, i)];
+      }
+    }
+    dmean += dvar * centred;
+    for (int s = 0; s < n; ++s) {
+      for (int i = 0; i < plane; ++i) {
+        const double d = x[at(s, c, i)] - mean;
+        dx[at(s, c, i)] = dy[at(s, c, i)] * gamma[c] / sigma + dvar * 2 * d / count + dmean / count;
+      }
+    }
+    dgamma[c] = g;
+    dbeta[c] = b;
+  }
+}
+
 }  // namespace mnist::reference

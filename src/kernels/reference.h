@@ -37,6 +37,14 @@ void direct_conv2d_backward(const float* x, const float* weight, const float* dy
 // Max-pooling: each output is the first maximum of its window in row-major
 // order, a NaN replacing it; argmax is its index in the plane.
 void maxpool_forward(const float* x, float* y, int32_t* argmax, size_t planes, const PoolGeometry& g);
+// Batch normalisation by its definition, in double: the mean and biased
+// variance of each channel over n samples of `plane` values, y = gamma (x -
+// mean) / sqrt(var + eps) + beta; and the input, weight and bias gradients
+// by the chain rule through the mean and variance (dx, dgamma, dbeta written).
+void batchnorm_forward(const double* x, const double* gamma, const double* beta, double* y, int n, int channels,
+                       int plane, double eps);
+void batchnorm_backward(const double* x, const double* gamma, const double* dy, double* dx, double* dgamma,
+                        double* dbeta, int n, int channels, int plane, double eps);
 // y (m x n) = a (m x k) * b (k x n), all row-major.
 template <class T>
 void matmul(const T* a, const T* b, T* y, int m, int n, int k);

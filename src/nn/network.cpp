@@ -51,6 +51,24 @@ Network<T>::Network(std::string model, const std::vector<LayerSpec>& specs, Shap
         layer.bias = add_tensor(spec.name + ".bias", {spec.out}, true);
         break;
       }
+      case LayerSpec::Kind::BatchNorm: {
+        // Its scale and shift are vectors: "biases" to the optimizers that
+        // treat matrices and vectors apart (Muon, --no-decay-bias).
+        const int64_t c = shape.channels;
+        layer.weight = add_tensor(spec.name + ".weight", {c}, true);
+        layer.bias = add_tensor(spec.name + ".bias", {c}, true);
+        layer.running = buffers_size_;
+        buffer_tensors_.push_back({spec.name + ".running_mean", {c}, buffers_size_, static_cast<size_t>(c), false});
+        buffer_tensors_.push_back(
+            {spec.name + ".running_var", {c}, buffers_size_ + static_cast<size_t>(c), static_cast<size_t>(c), false});
+        buffers_size_ += 2 * static_cast<size_t>(c);
+        layer.norm = static_cast<int>(tracked_.size());
+        tracked_.push_back(0);
+        break;
+      }
+      case LayerSpec::Kind::Dropout:
+        if (!(spec.rate >= 0 && spec.rate < 1)) throw Error(model_ + ": a dropout rate must be in [0, 1)");
+        break;
     }
     shape = layer.out;
     layers_.push_back(layer);
@@ -60,7 +78,23 @@ Network<T>::Network(std::string model, const std::vector<LayerSpec>& specs, Shap
                 std::to_string(classes));
   }
   num_params_ = offset;
-  if (allocate) params_.assign(offset, T(0));
+  if (allocate) {
+    params_.assign(offset, T(0));
+    buffers_.assign(buffers_size_, T(0));
+    for (const auto& layer : layers_) {  // PyTorch's: running mean 0, variance 1, weight 1
+      if (layer.spec.kind != LayerSpec::Kind::BatchNorm) continue;
+      const int c = layer.in.channels;
+      std::fill_n(buffers_.begin() + static_cast<std::ptrdiff_t>(layer.running + c), c, T(1));
+      std::fill_n(params_.begin() + static_cast<std::ptrdiff_t>(layer.weight), c, T(1));
+    }
+  }
+}
+
+template <class T>
+void Network<T>::update_running_stats(const T* batch_stats) {
+  const T m = static_cast<T>(kBatchNormMomentum);
+  for (size_t i = 0; i < buffers_size_; ++i) buffers_[i] = (T(1) - m) * buffers_[i] + m * batch_stats[i];
+  for (auto& t : tracked_) ++t;
 }
 
 template <class T>
@@ -75,6 +109,11 @@ template <class T>
 void Network<T>::init(uint64_t seed) {
   Rng rng(mix_seed(seed, /*stream=*/1));
   for (const auto& layer : layers_) {
+    if (layer.spec.kind == LayerSpec::Kind::BatchNorm) {  // weight 1, bias 0, as PyTorch
+      std::fill_n(params_.begin() + static_cast<std::ptrdiff_t>(layer.weight), layer.in.channels, T(1));
+      std::fill_n(params_.begin() + static_cast<std::ptrdiff_t>(layer.bias), layer.in.channels, T(0));
+      continue;
+    }
     if (layer.spec.kind != LayerSpec::Kind::Conv2d && layer.spec.kind != LayerSpec::Kind::Linear) {
       continue;
     }
@@ -89,15 +128,21 @@ void Network<T>::init(uint64_t seed) {
 }
 
 template <class T>
-Workspace<T>::Workspace(const Network<T>& net, int max_batch, bool for_training) : max_batch_(max_batch) {
+Workspace<T>::Workspace(const Network<T>& net, int max_batch, bool for_training)
+    : max_batch_(max_batch), training_(for_training) {
   size_t largest = 0;  // of the input gradients: every layer's but the first
   size_t scratch = 0;
   for (const auto& layer : net.layers()) {
     if (&layer != &net.layers().front()) largest = std::max(largest, layer.in.size());
     activations_.emplace_back(layer.out.size() * max_batch);
     argmax_.emplace_back(layer.spec.kind == LayerSpec::Kind::MaxPool2d ? layer.out.size() * max_batch : 0);
-    saved_.emplace_back(
-        for_training && layer.spec.kind == LayerSpec::Kind::Conv2d ? conv2d_saved_size<T>(layer.conv, max_batch) : 0);
+    size_t saved = 0;
+    if (for_training && layer.spec.kind == LayerSpec::Kind::Conv2d) saved = conv2d_saved_size<T>(layer.conv, max_batch);
+    if (for_training && (layer.spec.kind == LayerSpec::Kind::BatchNorm || layer.spec.kind == LayerSpec::Kind::Dropout)) {
+      saved = layer.out.size() * max_batch;
+    }
+    saved_.emplace_back(saved);
+    inv_std_.emplace_back(for_training && layer.spec.kind == LayerSpec::Kind::BatchNorm ? layer.in.channels : 0);
     if (layer.spec.kind == LayerSpec::Kind::Conv2d) {
       scratch = std::max(scratch, conv2d_scratch_size<T>(layer.conv, max_batch));
     }
@@ -107,6 +152,7 @@ Workspace<T>::Workspace(const Network<T>& net, int max_batch, bool for_training)
     grad_b_.resize(largest * max_batch);
   }
   scratch_.resize(scratch);
+  if (for_training) batch_stats_.resize(net.batch_stats_size());
 }
 
 template <class T>
@@ -132,6 +178,39 @@ const T* Workspace<T>::forward(const Network<T>& net, const T* x, int n) {
       case LayerSpec::Kind::Linear:
         linear_forward(in, params + l.weight, params + l.bias, out, n, static_cast<int>(l.in.size()), l.spec.out);
         break;
+      case LayerSpec::Kind::BatchNorm: {
+        const int c = l.in.channels, plane = l.in.height * l.in.width;
+        if (training_) {
+          T* stats = batch_stats_.data() + l.running;  // the batch's mean, then its variance
+          batchnorm_train_forward(in, params + l.weight, params + l.bias, out, saved_[i].data(), inv_std_[i].data(),
+                                  stats, stats + c, n, c, plane, static_cast<T>(kBatchNormEps));
+        } else {
+          const T* running = net.buffers().data() + l.running;
+          batchnorm_eval_forward(in, params + l.weight, params + l.bias, running, running + c, out, n, c, plane,
+                                 static_cast<T>(kBatchNormEps));
+        }
+        break;
+      }
+      case LayerSpec::Kind::Dropout: {
+        const size_t sample = l.in.size();
+        if (!training_ || l.spec.rate == 0) {
+          std::copy(in, in + sample * n, out);
+          break;
+        }
+        // Sample s of the batch draws from its own stream of the step's seed.
+        const T keep = static_cast<T>(1 / (1 - l.spec.rate));
+        const float rate = static_cast<float>(l.spec.rate);
+        T* mask = saved_[i].data();
+        for (int s = 0; s < n; ++s) {
+          Rng rng(mix_seed(noise_seed_, static_cast<uint64_t>(first_sample_ + s) * 64 + i));
+          for (size_t k = 0; k < sample; ++k) {
+            const size_t at = s * sample + k;
+            mask[at] = rng.uniform() < rate ? T(0) : keep;
+            out[at] = in[at] * mask[at];
+          }
+        }
+        break;
+      }
     }
     in = out;
   }
@@ -165,6 +244,21 @@ void Workspace<T>::backward(const Network<T>& net, const T* dlogits, int n, T* g
       case LayerSpec::Kind::Linear:
         linear_backward(in, params + l.weight, dout, din, grad + l.weight, grad + l.bias, n,
                         static_cast<int>(l.in.size()), l.spec.out);
+        break;
+      case LayerSpec::Kind::BatchNorm:
+        batchnorm_backward(saved_[i].data(), inv_std_[i].data(), params + l.weight, dout, din, grad + l.weight,
+                           grad + l.bias, n, l.in.channels, l.in.height * l.in.width);
+        break;
+      case LayerSpec::Kind::Dropout:
+        if (din) {
+          const size_t count = l.in.size() * n;
+          const T* mask = saved_[i].data();
+          if (l.spec.rate == 0) {
+            std::copy(dout, dout + count, din);
+          } else {
+            for (size_t k = 0; k < count; ++k) din[k] = dout[k] * mask[k];
+          }
+        }
         break;
     }
     dout = din;
