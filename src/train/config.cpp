@@ -54,6 +54,18 @@ TrainConfig TrainConfig::resolved() const {
   if (checkpoint_every < 0) {
     throw UsageError(fmt::format("--checkpoint-every: must be >= 0, got {}", checkpoint_every));
   }
+  if (!(augment.rotate >= 0 && augment.rotate <= 180)) {
+    throw UsageError(fmt::format("--rotate: must be between 0 and 180 degrees, got {}", augment.rotate));
+  }
+  if (!(augment.zoom >= 0 && augment.zoom < 1)) {
+    throw UsageError(fmt::format("--zoom: must be at least 0 and below 1, got {}", augment.zoom));
+  }
+  if (!(augment.shift >= 0 && augment.shift <= 64)) {
+    throw UsageError(fmt::format("--shift: must be between 0 and 64 pixels, got {}", augment.shift));
+  }
+  if (!(label_smoothing >= 0 && label_smoothing < 1)) {
+    throw UsageError(fmt::format("--label-smoothing: must be at least 0 and below 1, got {}", label_smoothing));
+  }
   if (clip_norm && !(std::isfinite(*clip_norm) && *clip_norm > 0)) {
     throw UsageError(fmt::format("--clip-norm: must be a finite number > 0, got {}", *clip_norm));
   }
@@ -141,6 +153,18 @@ const std::vector<Field>& fields() {
       plain("shuffle", &TrainConfig::shuffle),
       {"clip_norm", [](const TrainConfig& c) { return c.clip_norm ? json(*c.clip_norm) : json(); },
        [](TrainConfig& c, const json& j) { c.clip_norm = j.get<double>(); }, true},
+      {"augment",
+       [](const TrainConfig& c) {
+         return c.augment.any() ? json{{"rotate", c.augment.rotate}, {"zoom", c.augment.zoom},
+                                       {"shift", c.augment.shift}}
+                                : json();
+       },
+       [](TrainConfig& c, const json& j) {
+         c.augment = {j.at("rotate").get<double>(), j.at("zoom").get<double>(), j.at("shift").get<double>()};
+       },
+       true},
+      {"label_smoothing", [](const TrainConfig& c) { return c.label_smoothing != 0 ? json(c.label_smoothing) : json(); },
+       [](TrainConfig& c, const json& j) { c.label_smoothing = j.get<double>(); }, true},
       plain("data", &TrainConfig::data),
       plain("init", &TrainConfig::init),
       plain("log_every", &TrainConfig::log_every),

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "data/augment.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 
@@ -26,6 +27,8 @@ struct TrainConfig {
   uint64_t seed = 0;  // at most kMaxSeed
   bool shuffle = true;
   std::optional<double> clip_norm;  // clip the gradient's global L2 norm
+  AugmentConfig augment;            // random affine distortions of the training images
+  double label_smoothing = 0;       // PyTorch's CrossEntropyLoss(label_smoothing=...)
   std::string data;                 // where the data came from
   std::string init;                 // weights the run started from, if not random
   // Not part of the arithmetic.

@@ -8,7 +8,9 @@
 #include <exception>
 
 #include "kernels/layers.h"
+#include "data/augment.h"
 #include "optim/passes.h"
+#include "util/rng.h"
 #include "util/error.h"
 
 namespace mnist {
@@ -21,7 +23,10 @@ Trainer::Trainer(Network<float>& network, Optimizer& optimizer, const DataSplits
   capacity_ = batch;
   const int chunk = (batch + kGradChunks - 1) / kGradChunks;
   for (int w = 0; w < pool.size(); ++w) workspaces_.emplace_back(network, chunk);
-  chunk_grads_.assign(kGradChunks, std::vector<float>(network.num_params()));
+  augment_scratch_.resize(static_cast<size_t>(pool.size()));
+  // Each chunk's gradient, then the batch statistics of its BatchNorm
+  // layers: the exchange between processes carries both.
+  chunk_grads_.assign(kGradChunks, std::vector<float>(network.num_params() + network.batch_stats_size()));
   chunk_losses_.assign(kGradChunks, 0.0);
   grad_.assign(network.num_params(), 0.0f);
   inputs_.resize(static_cast<size_t>(batch) * network.input_shape().size());
@@ -34,7 +39,9 @@ int Trainer::batches_per_epoch() const { return mnist::batches_per_epoch(data_.t
 double Trainer::step(std::span<const uint32_t> indices, double lr) {
   const int n = static_cast<int>(indices.size());
   MNIST_ASSERT(n >= 1 && n <= capacity_);
-  data_.train.gather(indices, data_.scaling, inputs_.data(), labels_.data());
+  batch_ = indices;
+  // Dropout and augmentation draw from this step's own stream.
+  step_seed_ = mix_seed(mix_seed(config_.seed, /*stream=*/3), static_cast<uint64_t>(optimizer_.steps()));
   const double loss = gradient(n);
   // Optimizers that search along a direction evaluate the batch again.
   const Closure closure{loss, [this, n] { return gradient(n); }};
@@ -54,21 +61,51 @@ double Trainer::gradient(int n) {
     std::fill(g.begin(), g.end(), 0.0f);
     chunk_losses_[c] = 0;
     if (begin == end) return;
-    const float* logits = workspaces_[w].forward(network_, inputs_.data() + begin * image, end - begin);
+    float* x = inputs_.data() + begin * image;
+    data_.train.gather(batch_.subspan(begin, end - begin), data_.scaling, x, labels_.data() + begin);
+    if (config_.augment.any()) {
+      const Shape shape = network_.input_shape();
+      std::vector<float>& original = augment_scratch_[w];
+      for (int i = 0; i < end - begin; ++i) {
+        float* plane = x + i * image;
+        original.assign(plane, plane + image);
+        for (int ch = 0; ch < shape.channels; ++ch) {
+          const size_t at = static_cast<size_t>(ch) * shape.height * shape.width;
+          augment_image(original.data() + at, plane + at, shape.height, shape.width, data_.scaling.apply(0),
+                        config_.augment, mix_seed(step_seed_, static_cast<uint64_t>(begin + i)));
+        }
+      }
+    }
+    Workspace<float>& ws = workspaces_[w];
+    ws.set_noise(step_seed_, begin);
+    const float* logits = ws.forward(network_, x, end - begin);
     float* dlogits = dlogits_.data() + static_cast<size_t>(begin) * classes;
     // The loss is the mean over the whole batch, so each chunk scales by 1/n.
     chunk_losses_[c] = softmax_cross_entropy<float>(logits, labels_.data() + begin, end - begin, classes,
-                                                    1.0f / static_cast<float>(n), dlogits);
-    workspaces_[w].backward(network_, dlogits, end - begin, g.data());
+                                                    1.0f / static_cast<float>(n), dlogits,
+                                                    static_cast<float>(config_.label_smoothing));
+    ws.backward(network_, dlogits, end - begin, g.data());
+    std::copy(ws.batch_stats().begin(), ws.batch_stats().end(), g.begin() + static_cast<std::ptrdiff_t>(grad_.size()));
   });
   if (exchange) exchange->exchange(chunk_grads_, chunk_losses_);
   // Sum the chunks in a fixed order.
-  std::copy(chunk_grads_[0].begin(), chunk_grads_[0].end(), grad_.begin());
+  std::copy_n(chunk_grads_[0].begin(), grad_.size(), grad_.begin());
   double loss = chunk_losses_[0];
   for (int c = 1; c < kGradChunks; ++c) {
     const float* g = chunk_grads_[c].data();
     for (size_t i = 0; i < grad_.size(); ++i) grad_[i] += g[i];
     loss += chunk_losses_[c];
+  }
+  // Each chunk's BatchNorm statistics update the running ones in chunk
+  // order, as PyTorch's would after forward passes over the chunks one by
+  // one ("ghost" batch normalisation; docs/design.md). A chunk of one
+  // sample has no variance to give and is left out.
+  if (network_.batch_stats_size() > 0) {
+    for (int c = 0; c < kGradChunks; ++c) {
+      if (n * (c + 1) / kGradChunks - n * c / kGradChunks >= 2) {
+        network_.update_running_stats(chunk_grads_[c].data() + grad_.size());
+      }
+    }
   }
   if (config_.clip_norm) clip_grad_norm(grad_, *config_.clip_norm);
   return loss / n;

@@ -119,6 +119,9 @@ class Trainer {
   std::vector<float> grad_;
   std::vector<float> inputs_;
   std::vector<uint8_t> labels_;
+  std::span<const uint32_t> batch_;   // the samples of the step being taken
+  uint64_t step_seed_ = 0;            // its dropout and augmentation
+  std::vector<std::vector<float>> augment_scratch_;  // one per worker
   std::vector<float> dlogits_;
 
   std::vector<float> training_point_;  // held while an averaging optimizer's average is evaluated
