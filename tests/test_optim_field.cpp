@@ -239,6 +239,7 @@ TEST(Resume, RecipeIngredientsResumeToTheSameBitsOnAnyThreadCount) {
     config.model = model;
     config.augment = {12, 0.1, 2};
     config.label_smoothing = 0.1;
+    config.ema = 0.9;
     ASSERT_EQ(train(plan_new_run(config, dir.file("full.safetensors"), 1)), RunStatus::Finished);
     ASSERT_EQ(train(plan_new_run(config, dir.file("r.safetensors"), 3, 7)), RunStatus::Stopped);
     ResumeChanges changes;
@@ -249,6 +250,42 @@ TEST(Resume, RecipeIngredientsResumeToTheSameBitsOnAnyThreadCount) {
     EXPECT_EQ(saved.file->int64_scalar("bn1.num_batches_tracked"), 20 * kGradChunks);
     EXPECT_NE(saved.network.buffers()[0], 0.0f) << "the running mean has moved";
   }
+}
+
+// --ema: the saved model is the moving average of the weights after every
+// step (the starting weights first), computed here from the weights the run
+// passes through; the weights trained are those of the same run without it.
+TEST(Ema, TheSavedModelIsTheAverageAndTrainingIsUnchanged) {
+  test::TempDir dir;
+  TrainConfig config = resume_config("adam");
+  config.model = "speed";
+  config.epochs = 1;
+  ASSERT_EQ(train(plan_new_run(config, dir.file("plain.safetensors"), 2)), RunStatus::Finished);
+  config.ema = 0.75;
+  TrainingRun run(plan_new_run(config, dir.file("ema.safetensors"), 2), borrow(small_mnist()));
+  std::vector<float> average(run.network().params().begin(), run.network().params().end());
+  RunEvents events;
+  events.on_batch = [&](const StepEvent&) {
+    const auto now = run.network().params();
+    for (size_t i = 0; i < average.size(); ++i) average[i] = 0.75f * average[i] + 0.25f * now[i];
+  };
+  ASSERT_EQ(run.run(events).status, RunStatus::Finished);
+  const SavedModel plain = load_model(dir.file("plain.safetensors")), ema = load_model(dir.file("ema.safetensors"));
+  for (const ParamTensor& t : plain.network.tensors()) {
+    SCOPED_TRACE(t.name);
+    std::vector<float> trained(t.size), saved(t.size), live(t.size);
+    plain.file->copy_to(t.name, t.shape, trained);
+    ema.file->copy_to(t.name, t.shape, saved);
+    ema.file->copy_to("optim.live." + t.name, t.shape, live);
+    EXPECT_EQ(std::memcmp(trained.data(), live.data(), t.size * sizeof(float)), 0);
+    EXPECT_EQ(std::memcmp(average.data() + t.offset, saved.data(), t.size * sizeof(float)), 0);
+  }
+  EXPECT_NE(std::memcmp(plain.network.params().data(), ema.network.params().data(),
+                        plain.network.num_params() * sizeof(float)), 0);
+  // Its test accuracy is the average's: evaluated again from the file.
+  ThreadPool pool(1);
+  const EvalResult again = evaluate(ema.network, small_mnist().test, ema.scaling, pool);
+  EXPECT_EQ(std::stod(ema.metadata.at("test.accuracy")), again.accuracy());
 }
 
 }  // namespace

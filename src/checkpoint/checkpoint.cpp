@@ -18,6 +18,8 @@ namespace {
 constexpr const char* kFormat = "mnist-cpp-checkpoint/1";
 // The weights an averaging optimizer trains from ("optim.train_params.<tensor>").
 constexpr const char* kTrainParams = "train_params";
+// The trained weights beside reported ones ("optim.live.<tensor>").
+constexpr const char* kLive = "optim.live.";
 
 std::string float_text(float v) { return fmt::format("{}", v); }
 
@@ -95,7 +97,7 @@ std::vector<std::pair<std::string, const int64_t*>> batches_tracked_names(const 
 
 void save_checkpoint(const std::string& path, const Network<float>& network,
                      const InputScaling& scaling, const std::map<std::string, std::string>& metadata,
-                     Optimizer* optimizer) {
+                     Optimizer* optimizer, const ReportedWeights* reported) {
   const Shape in = network.input_shape();
   std::map<std::string, std::string> meta = metadata;
   meta.insert({
@@ -116,12 +118,27 @@ void save_checkpoint(const std::string& path, const Network<float>& network,
     averaged.resize(params.size());
     optimizer->eval_point(params, averaged);
   }
-  const std::span<const float> weights = averaged.empty() ? params : std::span<const float>(averaged);
+  std::span<const float> weights = averaged.empty() ? params : std::span<const float>(averaged);
+  std::span<const float> buffers = network.buffers();
+  if (reported != nullptr) {
+    MNIST_ASSERT(averaged.empty() && reported->params.size() == params.size() &&
+                 reported->buffers.size() == buffers.size());
+    weights = reported->params;
+    buffers = reported->buffers;
+  }
   for (const auto& t : network.tensors()) {
     tensors.push_back({t.name, t.shape, weights.subspan(t.offset, t.size)});
   }
   for (const auto& t : network.buffer_tensors()) {
-    tensors.push_back({t.name, t.shape, network.buffers().subspan(t.offset, t.size)});
+    tensors.push_back({t.name, t.shape, buffers.subspan(t.offset, t.size)});
+  }
+  if (reported != nullptr) {
+    for (const auto& t : network.tensors()) {
+      tensors.push_back({std::string(kLive) + t.name, t.shape, params.subspan(t.offset, t.size)});
+    }
+    for (const auto& t : network.buffer_tensors()) {
+      tensors.push_back({std::string(kLive) + t.name, t.shape, network.buffers().subspan(t.offset, t.size)});
+    }
   }
   for (const auto& [name, count] : batches_tracked_names(network)) {
     tensors.push_back({name, {}, {}, std::span<const int64_t>(count, 1)});
@@ -270,6 +287,18 @@ void restore_block(const SavedModel& saved, const StateBuffer& buffer) {
 }
 
 }  // namespace
+
+void restore_live_weights(const SavedModel& saved, Network<float>& network) {
+  auto restore = [&](const ParamTensor& t, std::span<float> into) {
+    const std::string key = kLive + t.name;
+    if (!saved.file->contains(key)) {
+      throw Error(fmt::format("{}: missing tensor '{}' (the run averages its weights, --ema)", saved.path, key));
+    }
+    saved.file->copy_to(key, t.shape, into);
+  };
+  for (const auto& t : network.tensors()) restore(t, network.view(t));
+  for (const auto& t : network.buffer_tensors()) restore(t, network.buffer_view(t));
+}
 
 void restore_optimizer(const SavedModel& saved, Optimizer& optimizer, std::span<float> params) {
   const auto& meta = saved.metadata;

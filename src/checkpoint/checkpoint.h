@@ -38,10 +38,22 @@ struct SavedModel {
   std::string path;
 };
 
+// Weights a run reports in place of those it trains (the moving average of
+// --ema): the parameter block and the buffers, laid out as the network's.
+struct ReportedWeights {
+  std::span<const float> params, buffers;
+};
+
 // Written atomically: a crash never leaves a half-written file at path.
+// With reported weights, those are the model, and the network's own go
+// beside them as "optim.live.<tensor>" for restore_live_weights.
 void save_checkpoint(const std::string& path, const Network<float>& network,
                      const InputScaling& scaling, const std::map<std::string, std::string>& metadata,
-                     Optimizer* optimizer = nullptr);
+                     Optimizer* optimizer = nullptr, const ReportedWeights* reported = nullptr);
+// The trained weights saved beside reported ones, into network (whose
+// parameters and buffers were read as the reported ones). Error naming the
+// missing tensor.
+void restore_live_weights(const SavedModel& saved, Network<float>& network);
 
 // Loads the weights. Refuses files whose tensors do not match the model:
 // missing, extra, wrongly shaped, not finite.

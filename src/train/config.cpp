@@ -66,6 +66,7 @@ TrainConfig TrainConfig::resolved() const {
   if (!(label_smoothing >= 0 && label_smoothing < 1)) {
     throw UsageError(fmt::format("--label-smoothing: must be at least 0 and below 1, got {}", label_smoothing));
   }
+  if (!(ema >= 0 && ema < 1)) throw UsageError(fmt::format("--ema: must be at least 0 and below 1, got {}", ema));
   if (clip_norm && !(std::isfinite(*clip_norm) && *clip_norm > 0)) {
     throw UsageError(fmt::format("--clip-norm: must be a finite number > 0, got {}", *clip_norm));
   }
@@ -165,6 +166,8 @@ const std::vector<Field>& fields() {
        true},
       {"label_smoothing", [](const TrainConfig& c) { return c.label_smoothing != 0 ? json(c.label_smoothing) : json(); },
        [](TrainConfig& c, const json& j) { c.label_smoothing = j.get<double>(); }, true},
+      {"ema", [](const TrainConfig& c) { return c.ema != 0 ? json(c.ema) : json(); },
+       [](TrainConfig& c, const json& j) { c.ema = j.get<double>(); }, true},
       plain("data", &TrainConfig::data),
       plain("init", &TrainConfig::init),
       plain("log_every", &TrainConfig::log_every),

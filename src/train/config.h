@@ -29,6 +29,7 @@ struct TrainConfig {
   std::optional<double> clip_norm;  // clip the gradient's global L2 norm
   AugmentConfig augment;            // random affine distortions of the training images
   double label_smoothing = 0;       // PyTorch's CrossEntropyLoss(label_smoothing=...)
+  double ema = 0;                   // decay of the weights' moving average that the run reports (0: none)
   std::string data;                 // where the data came from
   std::string init;                 // weights the run started from, if not random
   // Not part of the arithmetic.

@@ -24,6 +24,10 @@ Trainer::Trainer(Network<float>& network, Optimizer& optimizer, const DataSplits
   const int chunk = (batch + kGradChunks - 1) / kGradChunks;
   for (int w = 0; w < pool.size(); ++w) workspaces_.emplace_back(network, chunk);
   augment_scratch_.resize(static_cast<size_t>(pool.size()));
+  if (config.ema > 0) {
+    average_ = WeightAverage{{network.params().begin(), network.params().end()},
+                             {network.buffers().begin(), network.buffers().end()}};
+  }
   // Each chunk's gradient, then the batch statistics of its BatchNorm
   // layers: the exchange between processes carries both.
   chunk_grads_.assign(kGradChunks, std::vector<float>(network.num_params() + network.batch_stats_size()));
@@ -46,6 +50,14 @@ double Trainer::step(std::span<const uint32_t> indices, double lr) {
   // Optimizers that search along a direction evaluate the batch again.
   const Closure closure{loss, [this, n] { return gradient(n); }};
   optimizer_.step(network_.params(), grad_, lr, &closure);
+  if (average_) {
+    const float d = static_cast<float>(config_.ema), rest = 1 - d;
+    auto blend = [d, rest](std::vector<float>& avg, std::span<const float> now) {
+      for (size_t i = 0; i < avg.size(); ++i) avg[i] = d * avg[i] + rest * now[i];
+    };
+    blend(average_->params, network_.params());
+    blend(average_->buffers, network_.buffers());
+  }
   test_result_.reset();
   return loss;
 }
@@ -117,6 +129,24 @@ EvalResult Trainer::test_result() {
 }
 
 EvalResult Trainer::evaluate_weights(const ImageSet& images) {
+  if (average_) {
+    // The average in place of the weights, then the weights back (swaps: the bits are unchanged).
+    auto swap_in = [&] {
+      std::swap_ranges(average_->params.begin(), average_->params.end(), network_.params().begin());
+      std::swap_ranges(average_->buffers.begin(), average_->buffers.end(), network_.buffers().begin());
+    };
+    swap_in();
+    std::optional<EvalResult> result;
+    std::exception_ptr error;
+    try {
+      result = evaluate(network_, images, data_.scaling, pool_);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    swap_in();
+    if (error) std::rethrow_exception(error);
+    return *result;
+  }
   if (!optimizer_.has_eval_point()) return evaluate(network_, images, data_.scaling, pool_);
   // Evaluate the average in place of the training point, then put the
   // training point back (copies: the bits are unchanged).

@@ -73,6 +73,15 @@ struct Diverged : Error {
   double loss;
 };
 
+// The exponential moving average of the weights (TrainConfig::ema > 0):
+// after every step, average = decay average + (1 - decay) weights, over the
+// parameters and the BatchNorm running statistics alike (PyTorch's
+// AveragedModel with use_buffers=True; timm's ModelEmaV2). It starts at the
+// starting weights, and the run evaluates, reports and saves it.
+struct WeightAverage {
+  std::vector<float> params, buffers;
+};
+
 // What a run checks and evaluates beyond its arithmetic.
 struct TrainOptions {
   bool evaluate_epochs = true;     // evaluate the held-out split at each epoch's end
@@ -99,6 +108,8 @@ class Trainer {
   EvalResult test_result();
 
   TrainState& state() { return state_; }
+  // The average of --ema, if the run keeps one.
+  std::optional<WeightAverage>& average() { return average_; }
   int64_t steps() const { return optimizer_.steps(); }
   int batches_per_epoch() const;
   int64_t total_steps() const { return config_.total_steps(batches_per_epoch()); }
@@ -125,6 +136,7 @@ class Trainer {
   std::vector<float> dlogits_;
 
   std::vector<float> training_point_;  // held while an averaging optimizer's average is evaluated
+  std::optional<WeightAverage> average_;
 
   // The batch's mean loss and its gradient in grad_ (clipped), at the
   // current weights, for the n samples already gathered.
