@@ -22,6 +22,8 @@ packages=(
   libonnx-dev libprotobuf-dev python3-onnx python3-opencv python3-numpy
   # the web lab (mnist serve) and its tests in a real browser
   libcpp-httplib-dev libjs-chart.js chromium chromium-driver python3-selenium
+  # tests only: PyTorch evaluates every model's checkpoint (tools/pytorch_eval.py)
+  python3-torch
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -252,8 +252,8 @@ TEST(Resume, RecipeIngredientsResumeToTheSameBitsOnAnyThreadCount) {
   }
 }
 
-// --ema: the saved model is the moving average of the weights after every
-// step (the starting weights first), computed here from the weights the run
+// --ema: the saved model is the warmed-up moving average of the weights
+// after every step (the starting weights first), computed here from the weights the run
 // passes through; the weights trained are those of the same run without it.
 TEST(Ema, TheSavedModelIsTheAverageAndTrainingIsUnchanged) {
   test::TempDir dir;
@@ -265,9 +265,11 @@ TEST(Ema, TheSavedModelIsTheAverageAndTrainingIsUnchanged) {
   TrainingRun run(plan_new_run(config, dir.file("ema.safetensors"), 2), borrow(small_mnist()));
   std::vector<float> average(run.network().params().begin(), run.network().params().end());
   RunEvents events;
-  events.on_batch = [&](const StepEvent&) {
+  events.on_batch = [&](const StepEvent& e) {
     const auto now = run.network().params();
-    for (size_t i = 0; i < average.size(); ++i) average[i] = 0.75f * average[i] + 0.25f * now[i];
+    const double t = static_cast<double>(e.step);  // 1/10, 2/11, ... then 0.75
+    const float d = static_cast<float>(std::min(0.75, (1 + t) / (10 + t))), rest = 1 - d;
+    for (size_t i = 0; i < average.size(); ++i) average[i] = d * average[i] + rest * now[i];
   };
   ASSERT_EQ(run.run(events).status, RunStatus::Finished);
   const SavedModel plain = load_model(dir.file("plain.safetensors")), ema = load_model(dir.file("ema.safetensors"));

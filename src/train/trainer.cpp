@@ -51,7 +51,11 @@ double Trainer::step(std::span<const uint32_t> indices, double lr) {
   const Closure closure{loss, [this, n] { return gradient(n); }};
   optimizer_.step(network_.params(), grad_, lr, &closure);
   if (average_) {
-    const float d = static_cast<float>(config_.ema), rest = 1 - d;
+    // Warmed up as TensorFlow's ExponentialMovingAverage with num_updates:
+    // early on the average follows the weights, instead of holding on to
+    // the random start (0.999^300 of it after 300 steps).
+    const double t = static_cast<double>(optimizer_.steps() - 1);  // steps before this one
+    const float d = static_cast<float>(std::min(config_.ema, (1 + t) / (10 + t))), rest = 1 - d;
     auto blend = [d, rest](std::vector<float>& avg, std::span<const float> now) {
       for (size_t i = 0; i < avg.size(); ++i) avg[i] = d * avg[i] + rest * now[i];
     };

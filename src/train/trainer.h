@@ -74,10 +74,12 @@ struct Diverged : Error {
 };
 
 // The exponential moving average of the weights (TrainConfig::ema > 0):
-// after every step, average = decay average + (1 - decay) weights, over the
-// parameters and the BatchNorm running statistics alike (PyTorch's
-// AveragedModel with use_buffers=True; timm's ModelEmaV2). It starts at the
-// starting weights, and the run evaluates, reports and saves it.
+// after step t (from 0), average = d average + (1 - d) weights with
+// d = min(decay, (1 + t) / (10 + t)) (the warm-up of TensorFlow's
+// ExponentialMovingAverage with num_updates), over the parameters and the
+// BatchNorm running statistics alike (as PyTorch's AveragedModel with
+// use_buffers=True). It starts at the starting weights, and the run
+// evaluates, reports and saves it.
 struct WeightAverage {
   std::vector<float> params, buffers;
 };

@@ -76,6 +76,10 @@ class OnnxTest(unittest.TestCase):
     def test_the_mlp(self):
         self.check_model("mlp", ["--model", "mlp", "--epochs", "1", "--train-samples", "6000"])
 
+    def test_the_recipe_models_with_batch_normalisation_and_dropout(self):
+        self.check_model("speed", ["--recipe", "speedrun", "--train-samples", "6000"])
+        self.check_model("best", ["--recipe", "best", "--epochs", "1", "--train-samples", "3000"])
+
     def test_softmax_regression(self):
         self.check_model("linear", ["--model", "linear", "--optimizer", "adam", "--epochs", "1"])
 
