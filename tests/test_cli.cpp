@@ -39,6 +39,8 @@ namespace {
 
 using test::TempDir;
 
+constexpr int kGradChunksForTest = 8;  // train/trainer.h's kGradChunks
+
 struct Result {
   int code;
   std::string out, err;
@@ -521,6 +523,36 @@ TEST(Cli, AbsurdValuesAndStopPointsAreRefused) {
   EXPECT_NE(early.err.find("--stop-at: the run is already at step 3"), std::string::npos) << early.err;
   // A batch larger than the data set is one batch of all of it.
   EXPECT_EQ(run("train --model linear --epochs 1 --batch-size 100000 --save big.safetensors", dir).code, 0);
+}
+
+// --recipe presets a run; flags given with it adjust the preset, whatever
+// their order; bad ingredients are refused naming the flag.
+TEST(Cli, RecipesArePresetsThatFlagsAdjust) {
+  expect_usage_error("train --recipe fastest", "--recipe: unknown recipe 'fastest' (choose speedrun, best, fashion)");
+  expect_usage_error("train --rotate -5", "--rotate");
+  expect_usage_error("train --rotate 200", "--rotate");
+  expect_usage_error("train --zoom 1", "--zoom");
+  expect_usage_error("train --shift nan", "--shift");
+  expect_usage_error("train --label-smoothing 1", "--label-smoothing");
+  expect_usage_error("train --ema 1", "--ema");
+  expect_usage_error("train --ema 0.99 --optimizer asgd", "--ema: asgd averages its iterates already");
+  TempDir dir;
+  write_data(dir);
+  ASSERT_EQ(run("train --epochs 2 --recipe speedrun --batch-size 50 --save s.safetensors", dir).code, 0);
+  const SavedModel saved = load_model(dir.file("s.safetensors"));
+  const auto config = nlohmann::json::parse(saved.metadata.at("config"));
+  EXPECT_EQ(config.at("model"), "speed");
+  EXPECT_EQ(config.at("epochs"), 2) << "--epochs given before --recipe still wins";
+  EXPECT_EQ(config.at("batch_size"), 50);
+  EXPECT_EQ(config.at("optimizer").at("name"), "adam");
+  EXPECT_EQ(config.at("optimizer").at("betas"), nlohmann::json::array({0.7, 0.9}));
+  EXPECT_EQ(config.at("schedule").at("name"), "onecycle");
+  EXPECT_TRUE(saved.file->contains("bn1.running_mean"));
+  EXPECT_EQ(saved.file->int64_scalar("bn3.num_batches_tracked"), 2 * 8 * kGradChunksForTest);
+  // The recipe is part of the run's arithmetic: not changeable on resume.
+  const Result resumed = run("train --resume s.safetensors --recipe best", dir);
+  EXPECT_EQ(resumed.code, 2);
+  EXPECT_NE(resumed.err.find("--recipe: cannot be changed when resuming"), std::string::npos) << resumed.err;
 }
 
 // --steps sets the run's length (fixed, like --epochs), --stop-at a break

@@ -44,7 +44,7 @@ CLI::Option* add_model_option(CLI::App* cmd, std::string& model) {
                    : fmt::format("unknown model '{}' (choose {})", name, fmt::join(names, ", "));
       },
       "");
-  return cmd->add_option("--model", model, "cnn (the course network), mlp or linear")->capture_default_str()->check(known);
+  return cmd->add_option("--model", model, "cnn (the course network), mlp, linear, speed (the speedrun's) or best (the best recipe's)")->capture_default_str()->check(known);
 }
 
 CLI::Option* add_threads_option(CLI::App* cmd, int& threads) {

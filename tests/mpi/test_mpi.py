@@ -108,6 +108,18 @@ class MpiTest(unittest.TestCase):
         mnist(*lbfgs, "--threads", "1", "--save", self.path("l2.safetensors"), ranks=2)
         self.assertSameState(self.path("l1.safetensors"), self.path("l2.safetensors"))
 
+    def test_recipe_ingredients_split_across_ranks(self):
+        # Batch statistics travel with each chunk's gradient; dropout masks and
+        # augmented images follow the sample, not the rank that computes it.
+        run = ["train", "--recipe", "best", "--epochs", "1", "--train-samples", "600", "--batch-size", "100",
+               "--rotate", "15", "--label-smoothing", "0.1", "--ema", "0.9"]
+        mnist(*run, "--save", self.path("b1.safetensors"))
+        for ranks in (2, 3):
+            with self.subTest(ranks=ranks):
+                out = self.path(f"b{ranks}.safetensors")
+                mnist(*run, "--threads", "1", "--save", out, ranks=ranks)
+                self.assertSameState(self.path("b1.safetensors"), out)
+
     def test_runs_resume_across_rank_counts(self):
         run = ["train", "--model", "mlp", "--optimizer", "nadam", "--epochs", "2", "--train-samples", "2000",
                "--schedule", "cosine"]
