@@ -1,13 +1,16 @@
 // Kernel micro-benchmarks: the course CNN's layers at the shapes one worker
-// sees (a chunk of 13 samples of a batch of 100), GEMM shapes, the
-// optimizer step, and one whole training step.
+// sees (a chunk of 13 samples of a batch of 100), the recipe models' other
+// convolutions, batch normalisation and augmentation, GEMM shapes, the
+// optimizer step, and whole training steps.
 #include <benchmark/benchmark.h>
 
 #include <random>
 
 #include "kernels/blas.h"
 #include "kernels/conv.h"
+#include "data/augment.h"
 #include "kernels/layers.h"
+#include "train/recipes.h"
 #include "nn/models.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
@@ -70,6 +73,55 @@ BENCHMARK(BM_Conv2Forward)->Arg(kChunk)->Arg(100);
 BENCHMARK(BM_Conv1Backward)->Arg(kChunk);
 BENCHMARK(BM_Conv2Backward)->Arg(kChunk);
 
+// The recipe models' other convolutions, at a chunk of a batch of 128 (16):
+// speed's and best's 3x3 ones on 14x14 planes, best's 3x3 on 7x7.
+const ConvGeometry kSpeedConv2{16, 14, 14, 32, 3, 1, 1};
+const ConvGeometry kBestConv2{32, 14, 14, 64, 3, 1, 1};
+const ConvGeometry kBestConv3{64, 7, 7, 128, 3, 1, 1};
+void BM_SpeedConv2Forward(benchmark::State& s) { conv_forward(s, kSpeedConv2); }
+void BM_SpeedConv2Backward(benchmark::State& s) { conv_backward(s, kSpeedConv2, true); }
+void BM_BestConv2Forward(benchmark::State& s) { conv_forward(s, kBestConv2); }
+void BM_BestConv3Forward(benchmark::State& s) { conv_forward(s, kBestConv3); }
+void BM_BestConv3Backward(benchmark::State& s) { conv_backward(s, kBestConv3, true); }
+BENCHMARK(BM_SpeedConv2Forward)->Arg(16);
+BENCHMARK(BM_SpeedConv2Backward)->Arg(16);
+BENCHMARK(BM_BestConv2Forward)->Arg(16);
+BENCHMARK(BM_BestConv3Forward)->Arg(16);
+BENCHMARK(BM_BestConv3Backward)->Arg(16);
+
+// Batch normalisation in training, forward then backward, at the speed
+// model's bn1 (16 samples x 16 channels x 14x14) and bn3 (16 x 64 x 1).
+void BM_BatchNorm(benchmark::State& state) {
+  const int n = 16, channels = static_cast<int>(state.range(0)), plane = static_cast<int>(state.range(1));
+  const size_t size = static_cast<size_t>(n) * channels * plane;
+  const auto x = random_floats(size), dy = random_floats(size, 2), gamma = random_floats(channels, 3),
+             beta = random_floats(channels, 4);
+  std::vector<float> y(size), xhat(size), dx(size), inv(channels), mean(channels), var(channels), dg(channels),
+      db(channels);
+  for (auto _ : state) {
+    batchnorm_train_forward(x.data(), gamma.data(), beta.data(), y.data(), xhat.data(), inv.data(), mean.data(),
+                            var.data(), n, channels, plane, 1e-5f);
+    batchnorm_backward(xhat.data(), inv.data(), gamma.data(), dy.data(), dx.data(), dg.data(), db.data(), n,
+                       channels, plane);
+    benchmark::DoNotOptimize(dx.data());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_BatchNorm)->Args({16, 196})->Args({64, 1});
+
+// One 28x28 image rotated, scaled and shifted.
+void BM_Augment(benchmark::State& state) {
+  const auto image = random_floats(784);
+  std::vector<float> out(784);
+  uint64_t seed = 0;
+  for (auto _ : state) {
+    augment_image(image.data(), out.data(), 28, 28, 0.0f, AugmentConfig{10, 0.1, 2}, ++seed);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Augment);
+
 void BM_MaxPool(benchmark::State& state) {
   const PoolGeometry g{28, 28, 2, 2};
   const size_t planes = kChunk * 20;
@@ -130,6 +182,28 @@ void BM_TrainStep(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 100);
 }
 BENCHMARK(BM_TrainStep)->Arg(1)->Arg(2)->UseRealTime();
+
+// One training step of each recipe (its model, batch, augmentation) on
+// random data, on 2 threads.
+void BM_RecipeStep(benchmark::State& state, const char* recipe) {
+  TrainConfig config;
+  find_recipe(recipe).apply(config);
+  config.epochs = 1000;  // a schedule long enough for any number of steps
+  const int batch = config.batch_size;
+  DataSplits data;
+  data.train.count = batch;
+  data.train.rows = data.train.cols = 28;
+  std::mt19937 rng(4);
+  for (int i = 0; i < batch * 784; ++i) data.train.pixels.push_back(static_cast<uint8_t>(rng()));
+  for (int i = 0; i < batch; ++i) data.train.labels.push_back(static_cast<uint8_t>(i % 10));
+  TrainingRun run(plan_new_run(config, "", 2), borrow(data));
+  std::vector<uint32_t> indices(static_cast<size_t>(batch));
+  for (int i = 0; i < batch; ++i) indices[i] = static_cast<uint32_t>(i);
+  for (auto _ : state) benchmark::DoNotOptimize(run.trainer().step(indices, 1e-6));
+  state.SetItemsProcessed(state.iterations() * batch);
+}
+BENCHMARK_CAPTURE(BM_RecipeStep, speedrun, "speedrun")->UseRealTime();
+BENCHMARK_CAPTURE(BM_RecipeStep, best, "best")->UseRealTime();
 
 }  // namespace
 }  // namespace mnist

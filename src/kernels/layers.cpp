@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/blas.h"
 #include "kernels/conv_direct.h"
@@ -50,9 +51,83 @@ void add_lanes(LaneSum<T>& acc, int count, F&& f) {
 }
 }  // namespace
 
+// After a linear layer (plane 1) a channel's values are one per sample, a
+// row apart: the sums then run over samples in order for all channels at
+// once, which vectorises across channels.
+template <class T>
+void batchnorm1d_train_forward(const T* x, const T* gamma, const T* beta, T* y, T* xhat, T* inv_std, T* batch_mean,
+                               T* batch_var, int n, int channels, T eps) {
+  const T count = static_cast<T>(n);
+  std::fill_n(batch_mean, channels, T(0));
+  std::fill_n(batch_var, channels, T(0));
+  for (int s = 0; s < n; ++s) {
+    const T* in = x + static_cast<size_t>(s) * channels;
+    for (int c = 0; c < channels; ++c) batch_mean[c] += in[c];
+  }
+  for (int c = 0; c < channels; ++c) batch_mean[c] /= count;
+  for (int s = 0; s < n; ++s) {
+    const T* in = x + static_cast<size_t>(s) * channels;
+    for (int c = 0; c < channels; ++c) batch_var[c] += (in[c] - batch_mean[c]) * (in[c] - batch_mean[c]);
+  }
+  for (int c = 0; c < channels; ++c) {
+    const T squares = batch_var[c];
+    inv_std[c] = T(1) / std::sqrt(squares / count + eps);
+    batch_var[c] = n > 1 ? squares / (count - 1) : squares / count;
+  }
+  for (int s = 0; s < n; ++s) {
+    const size_t at = static_cast<size_t>(s) * channels;
+    for (int c = 0; c < channels; ++c) {
+      const T h = (x[at + c] - batch_mean[c]) * inv_std[c];
+      xhat[at + c] = h;
+      y[at + c] = gamma[c] * h + beta[c];
+    }
+  }
+}
+
+template <class T>
+void batchnorm1d_backward(const T* xhat, const T* inv_std, const T* gamma, const T* dy, T* dx, T* dgamma, T* dbeta,
+                          int n, int channels) {
+  // dgamma and dbeta are accumulated into: the sums go to local arrays first.
+  constexpr int kMaxLocal = 1024;
+  T sum_dy_local[kMaxLocal], sum_dy_xhat_local[kMaxLocal];
+  std::vector<T> heap;
+  T* sum_dy = sum_dy_local;
+  T* sum_dy_xhat = sum_dy_xhat_local;
+  if (channels > kMaxLocal) {
+    heap.assign(2 * static_cast<size_t>(channels), T(0));
+    sum_dy = heap.data();
+    sum_dy_xhat = heap.data() + channels;
+  }
+  std::fill_n(sum_dy, channels, T(0));
+  std::fill_n(sum_dy_xhat, channels, T(0));
+  for (int s = 0; s < n; ++s) {
+    const size_t at = static_cast<size_t>(s) * channels;
+    for (int c = 0; c < channels; ++c) {
+      sum_dy[c] += dy[at + c];
+      sum_dy_xhat[c] += dy[at + c] * xhat[at + c];
+    }
+  }
+  for (int c = 0; c < channels; ++c) {
+    dgamma[c] += sum_dy_xhat[c];
+    dbeta[c] += sum_dy[c];
+  }
+  if (dx == nullptr) return;
+  const T count = static_cast<T>(n);
+  for (int s = 0; s < n; ++s) {
+    const size_t at = static_cast<size_t>(s) * channels;
+    for (int c = 0; c < channels; ++c) {
+      dx[at + c] = gamma[c] * inv_std[c] * (dy[at + c] - sum_dy[c] / count - xhat[at + c] * (sum_dy_xhat[c] / count));
+    }
+  }
+}
+
 template <class T>
 void batchnorm_train_forward(const T* x, const T* gamma, const T* beta, T* y, T* xhat, T* inv_std, T* batch_mean,
                              T* batch_var, int n, int channels, int plane, T eps) {
+  if (plane == 1) {
+    batchnorm1d_train_forward(x, gamma, beta, y, xhat, inv_std, batch_mean, batch_var, n, channels, eps);
+    return;
+  }
   const size_t sample = static_cast<size_t>(channels) * plane;
   const T count = static_cast<T>(n) * static_cast<T>(plane);
   for (int c = 0; c < channels; ++c) {
@@ -99,6 +174,10 @@ void batchnorm_eval_forward(const T* x, const T* gamma, const T* beta, const T* 
 template <class T>
 void batchnorm_backward(const T* xhat, const T* inv_std, const T* gamma, const T* dy, T* dx, T* dgamma, T* dbeta,
                         int n, int channels, int plane) {
+  if (plane == 1) {
+    batchnorm1d_backward(xhat, inv_std, gamma, dy, dx, dgamma, dbeta, n, channels);
+    return;
+  }
   const size_t sample = static_cast<size_t>(channels) * plane;
   const T count = static_cast<T>(n) * static_cast<T>(plane);
   for (int c = 0; c < channels; ++c) {
