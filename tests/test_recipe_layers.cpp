@@ -194,6 +194,29 @@ TEST(Augment, IsTheIdentityWithNothingDrawnAndReproducibleBySeed) {
   EXPECT_NE(out, again);
 }
 
+// A mirror image, drawn for about half the seeds, is the image mirrored.
+TEST(Augment, FlipMirrorsHalfTheImages) {
+  std::mt19937 rng(6);
+  const auto image = random_vector<float>(28 * 28, rng, 0, 1);
+  std::vector<float> mirrored(image.size()), out(image.size());
+  for (int y = 0; y < 28; ++y) {
+    for (int x = 0; x < 28; ++x) mirrored[y * 28 + x] = image[y * 28 + 27 - x];
+  }
+  int flipped = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    AugmentConfig config;
+    config.flip = true;
+    augment_image(image.data(), out.data(), 28, 28, 0.0f, config, seed);
+    if (out == mirrored) {
+      ++flipped;
+    } else {
+      ASSERT_EQ(out, image) << seed;
+    }
+  }
+  EXPECT_GT(flipped, 70);
+  EXPECT_LT(flipped, 130);
+}
+
 // A shift alone moves a dot by at most the range, and keeps its ink: the
 // bilinear weights of each output pixel sum to 1.
 TEST(Augment, AShiftMovesADotWithinItsRangeAndKeepsItsInk) {

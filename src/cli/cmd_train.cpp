@@ -265,6 +265,8 @@ Command add_train(CLI::App& app) {
   fixed(cmd->add_option("--zoom", c.augment.zoom, "Scale training images by 1 +- up to this (0: off)")->group(aug_group));
   fixed(cmd->add_option("--shift", c.augment.shift, "Shift training images by up to this many pixels (0: off)")
             ->group(aug_group));
+  fixed(cmd->add_flag("--flip", c.augment.flip, "Mirror half the training images left to right (for clothes, not digits)")
+            ->group(aug_group));
   fixed(cmd->add_option("--label-smoothing", c.label_smoothing,
                         "Train towards 1 - X + X/10 for the label and X/10 elsewhere (0: off)")
             ->group(aug_group));

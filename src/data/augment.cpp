@@ -16,6 +16,7 @@ void augment_image(const float* in, float* out, int rows, int cols, float backgr
   const double scale = 1 + config.zoom * (2 * static_cast<double>(rng.uniform()) - 1);
   const double dx = config.shift * (2 * static_cast<double>(rng.uniform()) - 1);
   const double dy = config.shift * (2 * static_cast<double>(rng.uniform()) - 1);
+  const bool mirror = config.flip && rng.uniform() < 0.5f;
   // Output pixel p maps to input pixel c + R(-angle) (p - c - d) / scale,
   // c the centre: the image is scaled and rotated about c, then shifted.
   const double cx = (cols - 1) / 2.0, cy = (rows - 1) / 2.0;
@@ -23,7 +24,8 @@ void augment_image(const float* in, float* out, int rows, int cols, float backgr
   auto pixel = [&](int y, int x) { return y >= 0 && y < rows && x >= 0 && x < cols ? in[y * cols + x] : background; };
   for (int y = 0; y < rows; ++y) {
     for (int x = 0; x < cols; ++x) {
-      const double u = x - cx - dx, v = y - cy - dy;
+      // The mirror image is sampled at the mirrored column.
+      const double u = (mirror ? cols - 1 - x : x) - cx - dx, v = y - cy - dy;
       const double sx = cx + cs * u + sn * v, sy = cy - sn * u + cs * v;
       const double fx = std::floor(sx), fy = std::floor(sy);
       const int x0 = static_cast<int>(fx), y0 = static_cast<int>(fy);

@@ -5,6 +5,8 @@
 // from the ranges below, and resampled bilinearly; what comes from outside
 // the image is background. Drawn from a generator the caller seeds per
 // sample, so a batch's images do not depend on the thread that makes them.
+// A mirror image (left to right) may be asked for too: it suits
+// Fashion-MNIST's clothes, not digits.
 #include <cstdint>
 
 namespace mnist {
@@ -13,7 +15,8 @@ struct AugmentConfig {
   double rotate = 0;  // degrees: the angle is uniform in [-rotate, rotate]
   double zoom = 0;    // the scale is uniform in [1 - zoom, 1 + zoom]
   double shift = 0;   // pixels: each of x and y is uniform in [-shift, shift]
-  bool any() const { return rotate != 0 || zoom != 0 || shift != 0; }
+  bool flip = false;  // mirror left to right with probability 1/2 (clothes, not digits)
+  bool any() const { return rotate != 0 || zoom != 0 || shift != 0 || flip; }
   bool operator==(const AugmentConfig&) const = default;
 };
 

@@ -157,11 +157,12 @@ const std::vector<Field>& fields() {
       {"augment",
        [](const TrainConfig& c) {
          return c.augment.any() ? json{{"rotate", c.augment.rotate}, {"zoom", c.augment.zoom},
-                                       {"shift", c.augment.shift}}
+                                       {"shift", c.augment.shift}, {"flip", c.augment.flip}}
                                 : json();
        },
        [](TrainConfig& c, const json& j) {
-         c.augment = {j.at("rotate").get<double>(), j.at("zoom").get<double>(), j.at("shift").get<double>()};
+         c.augment = {j.at("rotate").get<double>(), j.at("zoom").get<double>(), j.at("shift").get<double>(),
+                      j.value("flip", false)};
        },
        true},
       {"label_smoothing", [](const TrainConfig& c) { return c.label_smoothing != 0 ? json(c.label_smoothing) : json(); },
