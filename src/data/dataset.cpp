@@ -82,6 +82,9 @@ DataSplits load_data(const std::string& path, Splits which) {
     return splits;
   }
   if (file_exists(path)) return read_course_json(path);
+  if (path.find("fashion-mnist") != std::string::npos) {
+    throw Error(fmt::format("{}: no such file or folder (Fashion-MNIST: apt-get install dataset-fashion-mnist)", path));
+  }
   throw Error(fmt::format("{}: no such file or folder (expected a folder of IDX files or a "
                           "mnist.json.gz; scripts/setup.sh downloads MNIST to data/mnist)",
                           path));
