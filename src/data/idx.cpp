@@ -5,6 +5,7 @@
 #include "io/file.h"
 #include "io/gzip.h"
 #include "util/error.h"
+#include "util/memory.h"
 
 namespace mnist {
 
@@ -68,7 +69,10 @@ ImageSet images_from_shape(const std::vector<uint32_t>& shape, const std::string
 ImageSet parse_idx_images(std::string_view bytes, const std::string& what) {
   ImageSet set = images_from_shape(parse_header(bytes, bytes.size(), what, 3, "images"), what);
   const auto* data = reinterpret_cast<const uint8_t*>(bytes.data()) + 16;
-  set.pixels.assign(data, data + static_cast<size_t>(set.count) * set.image_size());
+  const size_t n = static_cast<size_t>(set.count) * set.image_size();
+  set.pixels.reserve(n);
+  advise_huge_pages(set.pixels.data(), n);
+  set.pixels.assign(data, data + n);
   return set;
 }
 
@@ -95,7 +99,10 @@ ImageSet read_idx_images(const std::string& path) {
   }
   const uint64_t size = file_size(path);
   ImageSet set = images_from_shape(parse_header(head, size, path, 3, "images"), path);
-  set.pixels.resize(static_cast<size_t>(set.count) * set.image_size());
+  const size_t n = static_cast<size_t>(set.count) * set.image_size();
+  set.pixels.reserve(n);
+  advise_huge_pages(set.pixels.data(), n);  // before the first touch
+  set.pixels.resize(n);
   read_file_range(path, 16, set.pixels.data(), set.pixels.size());
   return set;
 }
