@@ -13,6 +13,11 @@ PART is one of
   fashion    the fashion recipe over seeds 1-2
 Each record: {"part", "name", "seed", "args", "accuracy", "seconds"}, seconds
 being the wall time of the whole `mnist train` process.
+
+    /usr/bin/python3 tools/recipe_study.py report
+
+prints each part's runs as a Markdown table: accuracy mean, its standard
+error over seeds, the seeds' values, and the mean wall time.
 """
 import argparse
 import json
@@ -36,8 +41,10 @@ PARTS = {
          range(1, 4)),
         ("batch 256", ["--recipe", "speedrun", "--batch-size", "256"], range(1, 4)),
         ("batch 64", ["--recipe", "speedrun", "--batch-size", "64"], range(1, 4)),
-        ("+ label smoothing 0.1", ["--recipe", "speedrun", "--label-smoothing", "0.1"], range(1, 4)),
+        ("no label smoothing", ["--recipe", "speedrun", "--label-smoothing", "0"], range(1, 4)),
         ("+ EMA 0.99", ["--recipe", "speedrun", "--ema", "0.99"], range(1, 4)),
+        ("+ augmentation (10°, 0.1, 2 px)", ["--recipe", "speedrun", "--rotate", "10", "--zoom", "0.1", "--shift", "2"],
+         range(1, 4)),
     ],
     "curve": [
         ("speed, 0.5 epoch", ["--recipe", "speedrun", "--steps", "235"], range(1, 4)),
@@ -64,7 +71,30 @@ def done_runs(path):
         return {(r["part"], r["name"], r["seed"]) for r in map(json.loads, f)}
 
 
+def report(path):
+    with open(path) as f:
+        records = [json.loads(line) for line in f]
+    for part in PARTS:
+        rows = {}
+        for r in records:
+            if r["part"] == part:
+                rows.setdefault(r["name"], []).append(r)
+        if not rows:
+            continue
+        print(f"\n{part}\n\n| run | accuracy (mean ± se) | seeds | wall time (s) |\n|---|---|---|---|")
+        for name, runs in rows.items():
+            acc = [r["accuracy"] for r in runs]
+            mean = sum(acc) / len(acc)
+            se = (sum((a - mean) ** 2 for a in acc) / (len(acc) - 1) / len(acc)) ** 0.5 if len(acc) > 1 else 0.0
+            seconds = sum(r["seconds"] for r in runs) / len(runs)
+            values = ", ".join(f"{a:.2f}" for a in acc)
+            print(f"| {name} | {mean:.3f} ± {se:.3f} | {values} | {seconds:.1f} |")
+
+
 def main():
+    if sys.argv[1:2] == ["report"]:
+        report(sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, "docs", "experiments", "recipes.jsonl"))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("part", choices=sorted(PARTS))
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "experiments", "recipes.jsonl"))

@@ -18,7 +18,8 @@ void adam_onecycle(TrainConfig& c, double lr) {
 }
 
 // 99% in one epoch: a small batch-normalised CNN, Adam with short memories
-// (betas 0.7 and 0.9, after tuomaso/train_mnist_fast) and a one-cycle rate.
+// (betas 0.7 and 0.9, after tuomaso/train_mnist_fast), a one-cycle rate and
+// label smoothing.
 void speedrun(TrainConfig& c) {
   c.model = "speed";
   adam_onecycle(c, 0.01);
@@ -26,6 +27,7 @@ void speedrun(TrainConfig& c) {
   c.epochs = 1;
   c.steps = 0;
   c.batch_size = 128;
+  c.label_smoothing = 0.1;
 }
 
 // The best single model: a wider batch-normalised CNN with dropout, trained
@@ -54,7 +56,7 @@ void fashion(TrainConfig& c) {
 
 const std::vector<Recipe>& recipes() {
   static const std::vector<Recipe> table = {
-      {"speedrun", "99% on MNIST in under 5 s: model speed, Adam, one-cycle, 1 epoch", speedrun},
+      {"speedrun", "99% on MNIST in under 5 s: model speed, Adam, one-cycle, label smoothing, 1 epoch", speedrun},
       {"best", "the best single model on MNIST (99.6%+): model best, augmentation, EMA, 20 epochs", best},
       {"fashion", "Fashion-MNIST (93%+): model best, mirrored and shifted clothes, label smoothing, EMA", fashion},
   };
