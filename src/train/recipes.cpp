@@ -47,6 +47,7 @@ void best(TrainConfig& c) {
 // scaled, not rotated.
 void fashion(TrainConfig& c) {
   best(c);
+  c.epochs = 30;
   c.data = kFashionMnistDir;
   c.augment = {0, 0.05, 2, true};
   c.label_smoothing = 0.1;

@@ -38,7 +38,7 @@ class PyTorchEvalTest(unittest.TestCase):
 
     def check(self, name, *train_args):
         model = os.path.join(self.dir, f"{name}.safetensors")
-        run(ARGS.binary, "train", *train_args, "--epochs", "1", "--train-samples", "3000", "--data", ARGS.data,
+        run(ARGS.binary, "train", *train_args, "--epochs", "1", "--train-samples", "1200", "--data", ARGS.data,
             "--save", model, "--log-every", "1000")
         ours = json.loads(run(ARGS.binary, "eval", model, "--data", ARGS.data, "--json"))
         theirs = json.loads(run(sys.executable, os.path.join(ROOT, "tools", "pytorch_eval.py"), model, ARGS.data))
