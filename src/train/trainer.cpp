@@ -38,12 +38,16 @@ Trainer::Trainer(Network<float>& network, Optimizer& optimizer, const DataSplits
   dlogits_.resize(static_cast<size_t>(batch) * network.classes());
 }
 
+// Chunk c of a batch of n: samples [n c / kGradChunks, n (c + 1) / kGradChunks).
+static std::pair<int, int> chunk_range(int n, int c) { return {n * c / kGradChunks, n * (c + 1) / kGradChunks}; }
+
 int Trainer::batches_per_epoch() const { return mnist::batches_per_epoch(data_.train.count, config_.batch_size); }
 
 double Trainer::step(std::span<const uint32_t> indices, double lr) {
   const int n = static_cast<int>(indices.size());
   MNIST_ASSERT(n >= 1 && n <= capacity_);
   batch_ = indices;
+  batch_gathered_ = false;
   // Dropout and augmentation draw from this step's own stream.
   step_seed_ = mix_seed(mix_seed(config_.seed, /*stream=*/3), static_cast<uint64_t>(optimizer_.steps()));
   const double loss = gradient(n);
@@ -72,26 +76,14 @@ double Trainer::gradient(int n) {
   GradientExchange* exchange = options_.exchange;
   pool_.run(kGradChunks, [&](int c, int w) {
     if (exchange && !exchange->owns(c, kGradChunks)) return;  // another process computes it
-    const int begin = n * c / kGradChunks, end = n * (c + 1) / kGradChunks;
+    const auto [begin, end] = chunk_range(n, c);
     std::vector<float>& g = chunk_grads_[c];
     std::fill(g.begin(), g.end(), 0.0f);
     chunk_losses_[c] = 0;
     if (begin == end) return;
     float* x = inputs_.data() + begin * image;
-    data_.train.gather(batch_.subspan(begin, end - begin), data_.scaling, x, labels_.data() + begin);
-    if (config_.augment.any()) {
-      const Shape shape = network_.input_shape();
-      std::vector<float>& original = augment_scratch_[w];
-      for (int i = 0; i < end - begin; ++i) {
-        float* plane = x + i * image;
-        original.assign(plane, plane + image);
-        for (int ch = 0; ch < shape.channels; ++ch) {
-          const size_t at = static_cast<size_t>(ch) * shape.height * shape.width;
-          augment_image(original.data() + at, plane + at, shape.height, shape.width, data_.scaling.apply(0),
-                        config_.augment, mix_seed(step_seed_, static_cast<uint64_t>(begin + i)));
-        }
-      }
-    }
+    // An optimizer's further evaluations of the batch (L-BFGS) find its images in place.
+    if (!batch_gathered_) gather_chunk(begin, end, w);
     Workspace<float>& ws = workspaces_[w];
     ws.set_noise(step_seed_, begin);
     const float* logits = ws.forward(network_, x, end - begin);
@@ -103,6 +95,7 @@ double Trainer::gradient(int n) {
     ws.backward(network_, dlogits, end - begin, g.data());
     std::copy(ws.batch_stats().begin(), ws.batch_stats().end(), g.begin() + static_cast<std::ptrdiff_t>(grad_.size()));
   });
+  batch_gathered_ = true;
   if (exchange) exchange->exchange(chunk_grads_, chunk_losses_);
   // Sum the chunks in a fixed order.
   std::copy_n(chunk_grads_[0].begin(), grad_.size(), grad_.begin());
@@ -118,13 +111,35 @@ double Trainer::gradient(int n) {
   // sample has no variance to give and is left out.
   if (network_.batch_stats_size() > 0) {
     for (int c = 0; c < kGradChunks; ++c) {
-      if (n * (c + 1) / kGradChunks - n * c / kGradChunks >= 2) {
-        network_.update_running_stats(chunk_grads_[c].data() + grad_.size());
-      }
+      const auto [begin, end] = chunk_range(n, c);
+      if (end - begin >= 2) network_.update_running_stats(chunk_grads_[c].data() + grad_.size());
     }
   }
   if (config_.clip_norm) clip_grad_norm(grad_, *config_.clip_norm);
   return loss / n;
+}
+
+void Trainer::gather_chunk(int begin, int end, int worker) {
+  const size_t image = network_.input_shape().size();
+  float* x = inputs_.data() + begin * image;
+  const auto samples = batch_.subspan(begin, end - begin);
+  if (!config_.augment.any()) {
+    data_.train.gather(samples, data_.scaling, x, labels_.data() + begin);
+    return;
+  }
+  // Gathered into the worker's scratch, distorted into place.
+  std::vector<float>& original = augment_scratch_[worker];
+  original.resize(samples.size() * image);
+  data_.train.gather(samples, data_.scaling, original.data(), labels_.data() + begin);
+  const Shape shape = network_.input_shape();
+  const size_t plane = static_cast<size_t>(shape.height) * shape.width;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const uint64_t seed = mix_seed(step_seed_, static_cast<uint64_t>(begin) + i);  // the sample's batch position
+    for (size_t at = i * image; at < (i + 1) * image; at += plane) {  // each channel alike
+      augment_image(original.data() + at, x + at, shape.height, shape.width, data_.scaling.apply(0), config_.augment,
+                    seed);
+    }
+  }
 }
 
 EvalResult Trainer::test_result() {
@@ -134,29 +149,29 @@ EvalResult Trainer::test_result() {
 
 EvalResult Trainer::evaluate_weights(const ImageSet& images) {
   if (average_) {
-    // The average in place of the weights, then the weights back (swaps: the bits are unchanged).
-    auto swap_in = [&] {
+    // The average swapped in for the weights, and swapped back.
+    auto swap = [this] {
       std::swap_ranges(average_->params.begin(), average_->params.end(), network_.params().begin());
       std::swap_ranges(average_->buffers.begin(), average_->buffers.end(), network_.buffers().begin());
     };
-    swap_in();
-    std::optional<EvalResult> result;
-    std::exception_ptr error;
-    try {
-      result = evaluate(network_, images, data_.scaling, pool_);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    swap_in();
-    if (error) std::rethrow_exception(error);
-    return *result;
+    return evaluate_in_place_of_weights(images, swap, swap);
   }
   if (!optimizer_.has_eval_point()) return evaluate(network_, images, data_.scaling, pool_);
-  // Evaluate the average in place of the training point, then put the
-  // training point back (copies: the bits are unchanged).
+  // The optimizer's average in place of the training point, which is then
+  // copied back.
   const std::span<float> params = network_.params();
-  training_point_.assign(params.begin(), params.end());
-  optimizer_.eval_point(training_point_, params);
+  return evaluate_in_place_of_weights(
+      images,
+      [&] {
+        training_point_.assign(params.begin(), params.end());
+        optimizer_.eval_point(training_point_, params);
+      },
+      [&] { std::copy(training_point_.begin(), training_point_.end(), params.begin()); });
+}
+
+EvalResult Trainer::evaluate_in_place_of_weights(const ImageSet& images, const std::function<void()>& put,
+                                                 const std::function<void()>& restore) {
+  put();
   std::optional<EvalResult> result;
   std::exception_ptr error;
   try {
@@ -164,7 +179,7 @@ EvalResult Trainer::evaluate_weights(const ImageSet& images) {
   } catch (...) {
     error = std::current_exception();
   }
-  std::copy(training_point_.begin(), training_point_.end(), params.begin());
+  restore();  // the training weights back, to the bit, whatever happened
   if (error) std::rethrow_exception(error);
   return *result;
 }

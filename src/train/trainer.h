@@ -133,19 +133,28 @@ class Trainer {
   std::vector<float> inputs_;
   std::vector<uint8_t> labels_;
   std::span<const uint32_t> batch_;   // the samples of the step being taken
+  bool batch_gathered_ = false;       // ... already in inputs_ and labels_
   uint64_t step_seed_ = 0;            // its dropout and augmentation
-  std::vector<std::vector<float>> augment_scratch_;  // one per worker
+  std::vector<std::vector<float>> augment_scratch_;  // one per worker: its chunk before augmentation
   std::vector<float> dlogits_;
 
   std::vector<float> training_point_;  // held while an averaging optimizer's average is evaluated
   std::optional<WeightAverage> average_;
 
   // The batch's mean loss and its gradient in grad_ (clipped), at the
-  // current weights, for the n samples already gathered.
+  // current weights, for the n samples of batch_: each chunk gathers (and
+  // augments) its own samples, and updates the running statistics.
   double gradient(int n);
+  // Samples [begin, end) of batch_ into inputs_ and labels_, augmented if
+  // the run says so, on worker thread `worker`.
+  void gather_chunk(int begin, int end, int worker);
   // The accuracy and loss of the weights the run reports: the optimizer's
   // average for one that averages its iterates, else the current weights.
   EvalResult evaluate_weights(const ImageSet& images);
+  // Evaluates after put() has set other weights in the network; restore()
+  // puts the training weights back, also when the evaluation throws.
+  EvalResult evaluate_in_place_of_weights(const ImageSet& images, const std::function<void()>& put,
+                                          const std::function<void()>& restore);
 };
 
 }  // namespace mnist
