@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <cstddef>
 
 #include "kernels/conv_direct.h"
@@ -203,18 +204,34 @@ template void conv2d_backward<double>(const double*, const double*, const double
 template void matmul<float>(const float*, const float*, float*, int, int, int);
 template void matmul<double>(const double*, const double*, double*, int, int, int);
 
+namespace {
+
+// Where value i of channel c of sample s is, in (n, channels, plane).
+struct ChannelLayout {
+  int n, channels, plane;
+  size_t operator()(int s, int c, int i) const { return (static_cast<size_t>(s) * channels + c) * plane + i; }
+  double count() const { return static_cast<double>(n) * plane; }
+};
+
+// Channel c's mean and biased variance, by their definitions.
+std::pair<double, double> channel_moments(const double* x, const ChannelLayout& at, int c) {
+  double mean = 0, var = 0;
+  for (int s = 0; s < at.n; ++s) {
+    for (int i = 0; i < at.plane; ++i) mean += x[at(s, c, i)] / at.count();
+  }
+  for (int s = 0; s < at.n; ++s) {
+    for (int i = 0; i < at.plane; ++i) var += (x[at(s, c, i)] - mean) * (x[at(s, c, i)] - mean) / at.count();
+  }
+  return {mean, var};
+}
+
+}  // namespace
+
 void batchnorm_forward(const double* x, const double* gamma, const double* beta, double* y, int n, int channels,
                        int plane, double eps) {
-  const double count = static_cast<double>(n) * plane;
-  auto at = [&](int s, int c, int i) { return (static_cast<size_t>(s) * channels + c) * plane + i; };
+  const ChannelLayout at{n, channels, plane};
   for (int c = 0; c < channels; ++c) {
-    double mean = 0, var = 0;
-    for (int s = 0; s < n; ++s) {
-      for (int i = 0; i < plane; ++i) mean += x[at(s, c, i)] / count;
-    }
-    for (int s = 0; s < n; ++s) {
-      for (int i = 0; i < plane; ++i) var += (x[at(s, c, i)] - mean) * (x[at(s, c, i)] - mean) / count;
-    }
+    const auto [mean, var] = channel_moments(x, at, c);
     for (int s = 0; s < n; ++s) {
       for (int i = 0; i < plane; ++i) y[at(s, c, i)] = gamma[c] * (x[at(s, c, i)] - mean) / std::sqrt(var + eps) + beta[c];
     }
@@ -228,16 +245,10 @@ void batchnorm_forward(const double* x, const double* gamma, const double* beta,
 //   dL/dx    = dL/dxhat / sigma + dL/dvar 2 (x - mean) / M + dL/dmean / M
 void batchnorm_backward(const double* x, const double* gamma, const double* dy, double* dx, double* dgamma,
                         double* dbeta, int n, int channels, int plane, double eps) {
-  const double count = static_cast<double>(n) * plane;
-  auto at = [&](int s, int c, int i) { return (static_cast<size_t>(s) * channels + c) * plane + i; };
+  const ChannelLayout at{n, channels, plane};
+  const double count = at.count();
   for (int c = 0; c < channels; ++c) {
-    double mean = 0, var = 0;
-    for (int s = 0; s < n; ++s) {
-      for (int i = 0; i < plane; ++i) mean += x[at(s, c, i)] / count;
-    }
-    for (int s = 0; s < n; ++s) {
-      for (int i = 0; i < plane; ++i) var += (x[at(s, c, i)] - mean) * (x[at(s, c, i)] - mean) / count;
-    }
+    const auto [mean, var] = channel_moments(x, at, c);
     const double sigma = std::sqrt(var + eps);
     double dvar = 0, dmean = 0, centred = 0, g = 0, b = 0;
     for (int s = 0; s < n; ++s) {
