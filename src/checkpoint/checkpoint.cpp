@@ -82,13 +82,12 @@ std::string layers_json(const Network<float>& network) {
   return layers.dump();
 }
 
-// Each BatchNorm layer's "NAME.num_batches_tracked" and its count.
-std::vector<std::pair<std::string, const int64_t*>> batches_tracked_names(const Network<float>& network) {
-  std::vector<std::pair<std::string, const int64_t*>> out;
+// Each BatchNorm layer's "NAME.num_batches_tracked", with the layer's index
+// into Network::batches_tracked().
+std::vector<std::pair<std::string, int>> batches_tracked_names(const Network<float>& network) {
+  std::vector<std::pair<std::string, int>> out;
   for (const auto& layer : network.layers()) {
-    if (layer.norm >= 0) {
-      out.emplace_back(layer.spec.name + ".num_batches_tracked", &network.batches_tracked()[layer.norm]);
-    }
+    if (layer.norm >= 0) out.emplace_back(layer.spec.name + ".num_batches_tracked", layer.norm);
   }
   return out;
 }
@@ -126,22 +125,20 @@ void save_checkpoint(const std::string& path, const Network<float>& network,
     weights = reported->params;
     buffers = reported->buffers;
   }
-  for (const auto& t : network.tensors()) {
-    tensors.push_back({t.name, t.shape, weights.subspan(t.offset, t.size)});
-  }
-  for (const auto& t : network.buffer_tensors()) {
-    tensors.push_back({t.name, t.shape, buffers.subspan(t.offset, t.size)});
-  }
-  if (reported != nullptr) {
+  // The parameters and buffers from the given blocks, under prefix.
+  auto add_weights = [&](const std::string& prefix, std::span<const float> from_params,
+                         std::span<const float> from_buffers) {
     for (const auto& t : network.tensors()) {
-      tensors.push_back({std::string(kLive) + t.name, t.shape, params.subspan(t.offset, t.size)});
+      tensors.push_back({prefix + t.name, t.shape, from_params.subspan(t.offset, t.size)});
     }
     for (const auto& t : network.buffer_tensors()) {
-      tensors.push_back({std::string(kLive) + t.name, t.shape, network.buffers().subspan(t.offset, t.size)});
+      tensors.push_back({prefix + t.name, t.shape, from_buffers.subspan(t.offset, t.size)});
     }
-  }
-  for (const auto& [name, count] : batches_tracked_names(network)) {
-    tensors.push_back({name, {}, {}, std::span<const int64_t>(count, 1)});
+  };
+  add_weights("", weights, buffers);
+  if (reported != nullptr) add_weights(kLive, params, network.buffers());
+  for (const auto& [name, norm] : batches_tracked_names(network)) {
+    tensors.push_back({name, {}, {}, std::span<const int64_t>(&network.batches_tracked()[norm], 1)});
   }
   if (optimizer != nullptr) {
     meta["optim.name"] = optimizer->name();
@@ -222,23 +219,16 @@ SavedModel parse_model(std::string bytes, const std::string& path) {
     if (!file.contains(t.name)) throw Error(fmt::format("{}: missing tensor '{}' for model {}", path, t.name, model));
     file.copy_to(t.name, t.shape, network.buffer_view(t));
   }
-  std::set<std::string> counters;
-  for (const auto& layer : network.layers()) {
-    if (layer.norm < 0) continue;
-    const std::string name = layer.spec.name + ".num_batches_tracked";
-    counters.insert(name);
+  std::set<std::string> known;  // every name of the model's
+  for (const auto& t : network.tensors()) known.insert(t.name);
+  for (const auto& t : network.buffer_tensors()) known.insert(t.name);
+  for (const auto& [name, norm] : batches_tracked_names(network)) {
+    known.insert(name);
     // Optional, as for PyTorch's load_state_dict: files of other tools may leave it out.
-    if (file.contains(name)) network.batches_tracked()[layer.norm] = file.int64_scalar(name);
+    if (file.contains(name)) network.batches_tracked()[norm] = file.int64_scalar(name);
   }
-  auto known = [&](const std::string& name) {
-    if (network.find(name) != nullptr || counters.count(name) != 0) return true;
-    for (const auto& t : network.buffer_tensors()) {
-      if (t.name == name) return true;
-    }
-    return false;
-  };
   for (const auto& name : file.names()) {
-    if (name.rfind("optim.", 0) != 0 && !known(name)) {
+    if (name.rfind("optim.", 0) != 0 && known.count(name) == 0) {
       throw Error(fmt::format("{}: unexpected tensor '{}' for model {}", path, name, model));
     }
   }

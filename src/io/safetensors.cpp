@@ -20,9 +20,8 @@ std::string safetensors_bytes(const std::map<std::string, std::string>& metadata
   if (!metadata.empty()) header["__metadata__"] = metadata;
   size_t offset = 0;
   for (const auto& t : tensors) {
-    const bool ints = t.data.empty() && !t.ints.empty();
-    const size_t bytes = ints ? t.ints.size() * sizeof(int64_t) : t.data.size() * sizeof(float);
-    header[t.name] = {{"dtype", ints ? "I64" : "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    const size_t bytes = t.bytes().size();
+    header[t.name] = {{"dtype", t.is_int64() ? "I64" : "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();
@@ -35,11 +34,7 @@ std::string safetensors_bytes(const std::map<std::string, std::string>& metadata
   for (const auto& t : tensors) {
     // Little-endian floats: the in-memory layout on every machine we build for.
     static_assert(std::endian::native == std::endian::little);
-    if (t.data.empty() && !t.ints.empty()) {
-      out.append(reinterpret_cast<const char*>(t.ints.data()), t.ints.size() * sizeof(int64_t));
-    } else {
-      out.append(reinterpret_cast<const char*>(t.data.data()), t.data.size() * sizeof(float));
-    }
+    out += t.bytes();
   }
   return out;
 }

@@ -9,6 +9,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mnist {
@@ -18,6 +19,12 @@ struct TensorRef {
   std::vector<int64_t> shape;
   std::span<const float> data;
   std::span<const int64_t> ints = {};  // an I64 tensor instead, when data is empty
+  bool is_int64() const { return data.empty() && !ints.empty(); }
+  // The tensor's raw little-endian bytes.
+  std::string_view bytes() const {
+    return is_int64() ? std::string_view(reinterpret_cast<const char*>(ints.data()), ints.size_bytes())
+                      : std::string_view(reinterpret_cast<const char*>(data.data()), data.size_bytes());
+  }
 };
 
 // The whole file as bytes, header padded with spaces to 8-byte alignment.

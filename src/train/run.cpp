@@ -216,13 +216,14 @@ TrainingRun::TrainingRun(RunPlan plan, std::shared_ptr<const DataSplits> data, s
   schedule_ = make_schedule(config.schedule, *config.optimizer.lr, batches, total);
   if (plan_.checkpoint) schedule_->set_plateau(plan_.plateau);
   pool_ = std::make_unique<ThreadPool>(resolve_threads(plan_.threads));
-  trainer_ = std::make_unique<Trainer>(*network_, *optimizer_, *data_, config, *pool_, plan_.options);
-  trainer_->state() = at;
   if (config.ema > 0 && optimizer_->has_eval_point()) {
     throw UsageError(fmt::format("--ema: {} averages its iterates already; use --ema with another optimizer",
                                  config.optimizer.name));
   }
-  // The checkpoint's model is the average; the weights trained go on from its live ones.
+  trainer_ = std::make_unique<Trainer>(*network_, *optimizer_, *data_, config, *pool_, plan_.options);
+  trainer_->state() = at;
+  // The checkpoint's model is the average (the trainer starts its average
+  // from it); the weights trained go on from its live ones.
   if (plan_.checkpoint && config.ema > 0) restore_live_weights(*plan_.checkpoint, *network_);
   if (!config.metrics.empty()) metrics_ = std::make_unique<MetricsLog>(config.metrics, at.epoch, optimizer_->steps());
 }
@@ -250,10 +251,9 @@ void TrainingRun::save(const std::string& path) {
     metadata["test.accuracy"] = fmt::format("{:.17g}", final_test_->accuracy());
     metadata["test.loss"] = fmt::format("{:.17g}", final_test_->loss);
   }
-  const auto& average = trainer_->average();
-  const ReportedWeights reported{average ? std::span<const float>(average->params) : std::span<const float>(),
-                                 average ? std::span<const float>(average->buffers) : std::span<const float>()};
-  save_checkpoint(path, *network_, data_->scaling, metadata, optimizer_.get(), average ? &reported : nullptr);
+  std::optional<ReportedWeights> reported;  // --ema's average, saved as the model
+  if (const auto& average = trainer_->average()) reported = ReportedWeights{average->params, average->buffers};
+  save_checkpoint(path, *network_, data_->scaling, metadata, optimizer_.get(), reported ? &*reported : nullptr);
 }
 
 RunResult TrainingRun::run(const RunEvents& events) {
