@@ -231,20 +231,10 @@ Command add_train(CLI::App& app) {
   // First, so that every flag given with it is applied after it.
   std::vector<std::string> recipe_lines;
   for (const Recipe& r : recipes()) recipe_lines.push_back(fmt::format("{} ({})", r.name, r.summary));
-  const CLI::Validator known_recipe(
-      [](std::string& name) {
-        try {
-          find_recipe(name);
-          return std::string();
-        } catch (const UsageError& e) {
-          return std::string(e.what()).substr(std::string("--recipe: ").size());
-        }
-      },
-      "");
   fixed(cmd->add_option_function<std::string>(
                 "--recipe", [&c](const std::string& name) { find_recipe(name).apply(c); },
-                fmt::format("A preset that the other flags given adjust: {}", fmt::join(recipe_lines, "; ")))
-            ->check(known_recipe)
+                fmt::format("A preset that the other flags given adjust: {} (docs/accuracy.md)", fmt::join(recipe_lines, ", ")))
+            ->check(library_check("--recipe", [](const std::string& name) { find_recipe(name); }))
             ->group(data_group));
   args->data_opt = add_data_option(cmd, c.data)->group(data_group);
   fixed(add_model_option(cmd, c.model)->group(data_group));

@@ -34,35 +34,34 @@ CLI::Option* add_data_option(CLI::App* cmd, std::string& path) {
 }
 
 CLI::Option* add_model_option(CLI::App* cmd, std::string& model) {
-  // Checked as the flags are read (before any data is loaded), with the
-  // library's message; an empty description keeps --help free of CLI11's.
-  const CLI::Validator known(
-      [](std::string& name) {
-        const auto& names = model_names();
-        return std::find(names.begin(), names.end(), name) != names.end()
-                   ? std::string()
-                   : fmt::format("unknown model '{}' (choose {})", name, fmt::join(names, ", "));
+  std::vector<std::string> rows;
+  for (const ModelRow& row : model_registry()) rows.push_back(fmt::format("{} ({})", row.name, row.summary));
+  // Checked as the flags are read (before any data is loaded).
+  return cmd->add_option("--model", model, fmt::format("One of {}", fmt::join(rows, ", ")))
+      ->capture_default_str()
+      ->check(library_check("--model", [](const std::string& name) { find_model(name); }));
+}
+
+CLI::Validator library_check(const std::string& flag, std::function<void(const std::string&)> check) {
+  return CLI::Validator(
+      [flag, check = std::move(check)](std::string& text) {
+        try {
+          check(text);
+          return std::string();
+        } catch (const UsageError& e) {
+          const std::string what = e.what(), prefix = flag + ": ";
+          return what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what;
+        } catch (const std::exception&) {
+          return std::string();  // not even of the flag's type: CLI11 says so
+        }
       },
-      "");
-  return cmd->add_option("--model", model, "cnn (the course network), mlp, linear, speed (the speedrun's) or best (the best recipe's)")->capture_default_str()->check(known);
+      "");  // no description: --help stays free of CLI11's validator text
 }
 
 CLI::Option* add_threads_option(CLI::App* cmd, int& threads) {
-  const CLI::Validator count(
-      [](std::string& text) {
-        try {
-          resolve_threads(std::stoi(text));
-          return std::string();
-        } catch (const UsageError& e) {
-          return std::string(e.what()).substr(std::string("--threads: ").size());
-        } catch (const std::exception&) {
-          return std::string();  // not a number: CLI11 says so
-        }
-      },
-      "");
   return cmd->add_option("--threads", threads, "Worker threads, up to 256; 0 uses every core")
       ->capture_default_str()
-      ->check(count);
+      ->check(library_check("--threads", [](const std::string& text) { resolve_threads(std::stoi(text)); }));
 }
 
 namespace {

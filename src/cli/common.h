@@ -39,6 +39,10 @@ CLI::Option* add_data_option(CLI::App* cmd, std::string& path);
 CLI::Option* add_model_option(CLI::App* cmd, std::string& model);
 // Adds --threads (0 = all cores).
 CLI::Option* add_threads_option(CLI::App* cmd, int& threads);
+// A CLI11 validator from the library's own check of a flag's value: the
+// UsageError it throws becomes the message (without its "FLAG: "), so a
+// bad value is refused as the flags are read, in the library's words.
+CLI::Validator library_check(const std::string& flag, std::function<void(const std::string&)> check);
 
 // Adds a flag whose value is kept only when given (std::optional target).
 template <class T>

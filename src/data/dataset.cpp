@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <numeric>
+#include <string_view>
 
 #include "data/course_json.h"
 #include "data/idx.h"
@@ -82,8 +83,12 @@ DataSplits load_data(const std::string& path, Splits which) {
     return splits;
   }
   if (file_exists(path)) return read_course_json(path);
-  if (path.find("fashion-mnist") != std::string::npos) {
-    throw Error(fmt::format("{}: no such file or folder (Fashion-MNIST: apt-get install dataset-fashion-mnist)", path));
+  // Debian's dataset-NAME packages install /usr/share/datasets/NAME.
+  constexpr std::string_view kDebianDatasets = "/usr/share/datasets/";
+  if (path.rfind(kDebianDatasets, 0) == 0 && path.size() > kDebianDatasets.size()) {
+    const std::string name = path.substr(kDebianDatasets.size(), path.find('/', kDebianDatasets.size()) -
+                                                                     kDebianDatasets.size());
+    throw Error(fmt::format("{}: no such file or folder (apt-get install dataset-{})", path, name));
   }
   throw Error(fmt::format("{}: no such file or folder (expected a folder of IDX files or a "
                           "mnist.json.gz; scripts/setup.sh downloads MNIST to data/mnist)",

@@ -36,9 +36,7 @@ TrainConfig TrainConfig::resolved() const {
   c.optimizer = optimizer.resolved();
   c.schedule = schedule.resolved(*c.optimizer.lr);
   check_schedule_use(c.optimizer.name, c.schedule);
-  if (std::find(model_names().begin(), model_names().end(), model) == model_names().end()) {
-    throw UsageError(fmt::format("--model: unknown model '{}' (choose {})", model, fmt::join(model_names(), ", ")));
-  }
+  find_model(model);  // UsageError for an unknown one
   if (seed > kMaxSeed) {
     throw UsageError(fmt::format("--seed: must be at most 2^53 = {}, so that files record it exactly; got {}", kMaxSeed, seed));
   }

@@ -11,7 +11,7 @@ namespace mnist {
 
 struct Recipe {
   std::string name;
-  std::string summary;  // one line for --help
+  std::string summary;  // what it reaches, for --help (docs/accuracy.md has the rest)
   void (*apply)(TrainConfig&);
 };
 
