@@ -533,6 +533,9 @@ TEST(Cli, RecipesArePresetsThatFlagsAdjust) {
   expect_usage_error("train --rotate 200", "--rotate");
   expect_usage_error("train --zoom 1", "--zoom");
   expect_usage_error("train --shift nan", "--shift");
+  expect_usage_error("train --cutout -1", "--cutout");
+  expect_usage_error("train --cutout 65", "--cutout");
+  expect_usage_error("train --cutout 2.5", "--cutout");
   expect_usage_error("train --label-smoothing 1", "--label-smoothing");
   expect_usage_error("train --ema 1", "--ema");
   expect_usage_error("train --ema 0.99 --optimizer asgd", "--ema: asgd averages its iterates already");

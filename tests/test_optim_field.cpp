@@ -228,7 +228,7 @@ TEST(Resume, EveryOptimizerResumesToTheSameBits) {
   }
 }
 
-// Batch normalisation (its running statistics), dropout, augmentation and
+// Batch normalisation (its running statistics), dropout, augmentation (cutout too) and
 // label smoothing: a run stopped and resumed on another thread count ends
 // with the same bits as one run on one thread.
 TEST(Resume, RecipeIngredientsResumeToTheSameBitsOnAnyThreadCount) {
@@ -237,7 +237,7 @@ TEST(Resume, RecipeIngredientsResumeToTheSameBitsOnAnyThreadCount) {
     test::TempDir dir;
     TrainConfig config = resume_config("adam");
     config.model = model;
-    config.augment = {12, 0.1, 2};
+    config.augment = {12, 0.1, 2, false, 6};
     config.label_smoothing = 0.1;
     config.ema = 0.9;
     ASSERT_EQ(train(plan_new_run(config, dir.file("full.safetensors"), 1)), RunStatus::Finished);

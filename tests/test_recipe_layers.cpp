@@ -217,6 +217,54 @@ TEST(Augment, FlipMirrorsHalfTheImages) {
   EXPECT_LT(flipped, 130);
 }
 
+// Cutout blanks one square of the given side (fewer pixels where it meets
+// an edge), at places that vary with the seed, and nothing else; the other
+// draws are the same with it on or off.
+TEST(Augment, CutoutBlanksOneSquareAndLeavesTheRest) {
+  std::mt19937 rng(8);
+  auto image = random_vector<float>(28 * 28, rng, 0.5f, 1);
+  std::vector<float> plain(image.size()), out(image.size());
+  int whole = 0, clipped = 0;
+  std::vector<int> corners;
+  for (uint64_t seed = 0; seed < 100; ++seed) {
+    // With the distortions on, they are drawn the same with cutout or without.
+    AugmentConfig config{5, 0.05, 1};
+    augment_image(image.data(), plain.data(), 28, 28, -1.0f, config, seed);
+    config.cutout = 8;
+    augment_image(image.data(), out.data(), 28, 28, -1.0f, config, seed);
+    for (int i = 0; i < 28 * 28; ++i) ASSERT_TRUE(out[i] == plain[i] || out[i] == -1.0f) << seed;
+    // Alone, on an image with no background, the square shows whole.
+    config = AugmentConfig{};
+    config.cutout = 8;
+    std::copy(image.begin(), image.end(), plain.begin());
+    augment_image(image.data(), out.data(), 28, 28, -1.0f, config, seed);
+    int lo_x = 28, lo_y = 28, hi_x = -1, hi_y = -1, blanked = 0;
+    for (int i = 0; i < 28 * 28; ++i) {
+      if (out[i] == plain[i]) continue;
+      ASSERT_EQ(out[i], -1.0f) << seed;
+      ++blanked;
+      lo_x = std::min(lo_x, i % 28), hi_x = std::max(hi_x, i % 28);
+      lo_y = std::min(lo_y, i / 28), hi_y = std::max(hi_y, i / 28);
+    }
+    ASSERT_GT(blanked, 0) << seed;
+    // A filled rectangle, 8 a side unless cut by an edge.
+    ASSERT_EQ(blanked, (hi_x - lo_x + 1) * (hi_y - lo_y + 1)) << seed;
+    ASSERT_LE(hi_x - lo_x + 1, 8);
+    ASSERT_LE(hi_y - lo_y + 1, 8);
+    if (hi_x - lo_x + 1 == 8 && hi_y - lo_y + 1 == 8) {
+      ++whole;
+    } else {
+      ASSERT_TRUE(lo_x == 0 || lo_y == 0 || hi_x == 27 || hi_y == 27) << seed;
+      ++clipped;
+    }
+    corners.push_back(lo_y * 28 + lo_x);
+  }
+  EXPECT_GT(whole, 30);
+  EXPECT_GT(clipped, 10);
+  std::sort(corners.begin(), corners.end());
+  EXPECT_GT(std::unique(corners.begin(), corners.end()) - corners.begin(), 50);
+}
+
 // A shift alone moves a dot by at most the range, and keeps its ink: the
 // bilinear weights of each output pixel sum to 1.
 TEST(Augment, AShiftMovesADotWithinItsRangeAndKeepsItsInk) {

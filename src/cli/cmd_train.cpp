@@ -257,6 +257,9 @@ Command add_train(CLI::App& app) {
             ->group(aug_group));
   fixed(cmd->add_flag("--flip", c.augment.flip, "Mirror half the training images left to right (for clothes, not digits)")
             ->group(aug_group));
+  fixed(cmd->add_option("--cutout", c.augment.cutout,
+                        "Blank a square of this many pixels a side at a random place in each training image (0: off)")
+            ->group(aug_group));
   fixed(cmd->add_option("--label-smoothing", c.label_smoothing,
                         "Train towards 1 - X + X/10 for the label and X/10 elsewhere (0: off)")
             ->group(aug_group));

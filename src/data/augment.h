@@ -6,7 +6,10 @@
 // the image is background. Drawn from a generator the caller seeds per
 // sample, so a batch's images do not depend on the thread that makes them.
 // A mirror image (left to right) may be asked for too: it suits
-// Fashion-MNIST's clothes, not digits.
+// Fashion-MNIST's clothes, not digits. Cutout (DeVries & Taylor 2017,
+// "Improved Regularization of Convolutional Neural Networks with Cutout")
+// then blanks a square at a uniformly drawn centre, which may lie near an
+// edge so that only part of the square falls on the image.
 #include <cstdint>
 
 namespace mnist {
@@ -16,7 +19,8 @@ struct AugmentConfig {
   double zoom = 0;    // the scale is uniform in [1 - zoom, 1 + zoom]
   double shift = 0;   // pixels: each of x and y is uniform in [-shift, shift]
   bool flip = false;  // mirror left to right with probability 1/2 (clothes, not digits)
-  bool any() const { return rotate != 0 || zoom != 0 || shift != 0 || flip; }
+  int cutout = 0;     // pixels: the side of the square blanked in every image (0: off)
+  bool any() const { return rotate != 0 || zoom != 0 || shift != 0 || flip || cutout != 0; }
   bool operator==(const AugmentConfig&) const = default;
 };
 

@@ -61,6 +61,9 @@ TrainConfig TrainConfig::resolved() const {
   if (!(augment.shift >= 0 && augment.shift <= 64)) {
     throw UsageError(fmt::format("--shift: must be between 0 and 64 pixels, got {}", augment.shift));
   }
+  if (augment.cutout < 0 || augment.cutout > 64) {
+    throw UsageError(fmt::format("--cutout: must be between 0 and 64 pixels, got {}", augment.cutout));
+  }
   if (!(label_smoothing >= 0 && label_smoothing < 1)) {
     throw UsageError(fmt::format("--label-smoothing: must be at least 0 and below 1, got {}", label_smoothing));
   }
@@ -155,12 +158,13 @@ const std::vector<Field>& fields() {
       {"augment",
        [](const TrainConfig& c) {
          return c.augment.any() ? json{{"rotate", c.augment.rotate}, {"zoom", c.augment.zoom},
-                                       {"shift", c.augment.shift}, {"flip", c.augment.flip}}
+                                       {"shift", c.augment.shift}, {"flip", c.augment.flip},
+                                       {"cutout", c.augment.cutout}}
                                 : json();
        },
        [](TrainConfig& c, const json& j) {
          c.augment = {j.at("rotate").get<double>(), j.at("zoom").get<double>(), j.at("shift").get<double>(),
-                      j.value("flip", false)};
+                      j.value("flip", false), j.value("cutout", 0)};
        },
        true},
       {"label_smoothing", [](const TrainConfig& c) { return c.label_smoothing != 0 ? json(c.label_smoothing) : json(); },

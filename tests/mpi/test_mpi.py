@@ -112,7 +112,7 @@ class MpiTest(unittest.TestCase):
         # Batch statistics travel with each chunk's gradient; dropout masks and
         # augmented images follow the sample, not the rank that computes it.
         run = ["train", "--recipe", "best", "--epochs", "1", "--train-samples", "600", "--batch-size", "100",
-               "--rotate", "15", "--label-smoothing", "0.1", "--ema", "0.9"]
+               "--rotate", "15", "--cutout", "6", "--label-smoothing", "0.1", "--ema", "0.9"]
         mnist(*run, "--save", self.path("b1.safetensors"))
         for ranks in (2, 3):
             with self.subTest(ranks=ranks):
