@@ -4,10 +4,13 @@
 // optimizer step, and whole training steps.
 #include <benchmark/benchmark.h>
 
+#include <immintrin.h>
+
 #include <random>
 
 #include "kernels/blas.h"
 #include "kernels/conv.h"
+#include "kernels/conv_direct.h"
 #include "data/augment.h"
 #include "kernels/layers.h"
 #include "train/recipes.h"
@@ -29,6 +32,32 @@ std::vector<float> random_floats(size_t n, uint32_t seed = 1) {
   for (auto& x : v) x = dist(rng);
   return v;
 }
+
+// The fused multiply-add peak of one core, the yardstick for the kernels'
+// GFLOP/s: twelve independent chains of 16-lane FMAs (enough to cover the
+// latency of two FMA pipes), nothing loaded or stored.
+__attribute__((target("avx512f"))) void fma_peak(benchmark::State& state) {
+  __m512 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(0.001f * static_cast<float>(i + 1));
+  const __m512 a = _mm512_set1_ps(0.9999f), b = _mm512_set1_ps(0.0001f);
+  constexpr int kRounds = 1000;
+  for (auto _ : state) {
+    for (int r = 0; r < kRounds; ++r) {
+      for (auto& x : acc) x = _mm512_fmadd_ps(x, a, b);
+    }
+    for (auto& x : acc) benchmark::DoNotOptimize(x);
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 16 * 12 * kRounds, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+void BM_FmaPeak(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512f")) {
+    state.SkipWithError("no AVX-512 on this CPU");
+    return;
+  }
+  fma_peak(state);
+}
+BENCHMARK(BM_FmaPeak);
 
 const ConvGeometry kConv1{1, 28, 28, 20, 5, 1, 2};
 const ConvGeometry kConv2{20, 14, 14, 20, 5, 1, 2};
@@ -72,6 +101,36 @@ BENCHMARK(BM_Conv1Forward)->Arg(kChunk)->Arg(100);
 BENCHMARK(BM_Conv2Forward)->Arg(kChunk)->Arg(100);
 BENCHMARK(BM_Conv1Backward)->Arg(kChunk);
 BENCHMARK(BM_Conv2Backward)->Arg(kChunk);
+
+// The weight gradient alone, through the fastest direct build, on planes
+// already padded (as conv2d_backward hands them over): useful GFLOP/s, the
+// padding lanes not counted.
+void weight_grad(benchmark::State& state, const ConvGeometry& g) {
+  const int n = static_cast<int>(state.range(0));
+  const direct::Kernels* k = direct::best();
+  if (k == nullptr) {
+    state.SkipWithError("no direct kernels on this CPU");
+    return;
+  }
+  const direct::Plan p = direct::plan_for(g);
+  const auto x = random_floats(static_cast<size_t>(n) * g.in_channels * g.height * g.width);
+  const auto dy = random_floats(static_cast<size_t>(n) * g.out_channels * g.out_plane(), 2);
+  std::vector<float> padded(p.plane * n * g.in_channels), padded_dy(p.plane * n * g.out_channels);
+  k->pad_planes(x.data(), static_cast<long>(n) * g.in_channels, p, padded.data());
+  k->pad_planes(dy.data(), static_cast<long>(n) * g.out_channels, p, padded_dy.data());
+  std::vector<float> dw(static_cast<size_t>(g.out_channels) * g.patch());
+  for (auto _ : state) {
+    k->weight_grad(padded.data(), padded_dy.data(), n, dw.data(), p);
+    benchmark::DoNotOptimize(dw.data());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * g.out_channels * g.patch() * g.out_plane() * n,
+                                                 benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+void BM_Conv1WeightGrad(benchmark::State& s) { weight_grad(s, kConv1); }
+void BM_Conv2WeightGrad(benchmark::State& s) { weight_grad(s, kConv2); }
+BENCHMARK(BM_Conv1WeightGrad)->Arg(kChunk);
+BENCHMARK(BM_Conv2WeightGrad)->Arg(kChunk);
 
 // The recipe models' other convolutions, at a chunk of a batch of 128 (16):
 // speed's and best's 3x3 ones on 14x14 planes, best's 3x3 on 7x7.
