@@ -11,7 +11,8 @@ PART is one of
   curve      the speed model at other run lengths (time against accuracy)
   best       the best recipe over seeds 1-3
   best-ablation  the best recipe at 5 epochs, one ingredient left out at a time
-  fashion    the fashion recipe, seed 1
+  fashion    the fashion recipe over seeds 0-3 (0 is train's default), and
+             two variants on seed 1
 Each record: {"part", "name", "seed", "args", "accuracy", "seconds"}, seconds
 being the wall time of the whole `mnist train` process.
 
@@ -61,8 +62,9 @@ PARTS = {
          range(1, 2)),
         ("- EMA", ["--recipe", "best", "--epochs", "5", "--ema", "0"], range(1, 2)),
     ],
-    "fashion": [("fashion", ["--recipe", "fashion"], range(1, 2)),
-                ("fashion, 20 epochs", ["--recipe", "fashion", "--epochs", "20"], range(1, 2))],
+    "fashion": [("fashion", ["--recipe", "fashion"], range(0, 4)),
+                ("fashion, 20 epochs", ["--recipe", "fashion", "--epochs", "20"], range(1, 2)),
+                ("fashion + cutout 8", ["--recipe", "fashion", "--cutout", "8"], range(1, 2))],
 }
 
 
