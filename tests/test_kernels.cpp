@@ -145,7 +145,13 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DirectConv,
                                            DirectCase{2, 3, 16, 16, 7, 3},     // a whole vector per row; 7 channels
                                            DirectCase{3, 2, 5, 17, 5, 5},      // one lane past a vector
                                            DirectCase{1, 5, 33, 3, 9, 7},      // tall and narrow, large kernel
-                                           DirectCase{4, 1, 2, 40, 3, 1}));    // 1x1 kernel, three vectors per row
+                                           DirectCase{4, 1, 2, 40, 3, 1},      // 1x1 kernel, three vectors per row
+                                           // Flat layouts (planes at most 8 wide):
+                                           DirectCase{5, 6, 7, 7, 13, 3},  // best's conv3; odd channels, 4 + 1 samples
+                                           DirectCase{3, 4, 8, 8, 9, 5},   // 8 wide exactly, pad 2
+                                           DirectCase{2, 3, 4, 3, 3, 3},   // narrower than 8 with its padding
+                                           DirectCase{6, 2, 7, 7, 17, 1},  // 1x1 kernel
+                                           DirectCase{1, 2, 9, 8, 2, 7}));  // a 7x7 kernel's long reach
 
 // A bias of -0 with only zero products gives -0, as in the reference: the
 // sums start from the bias itself, not from 0 + bias.
@@ -162,6 +168,20 @@ TEST(DirectConvSignedZero, NegativeZeroBiasSurvives) {
     std::vector<float> y(y_ref.size(), 1.0f);
     direct::conv2d_forward(*builds[i], x.data(), w.data(), b.data(), y.data(), 1, g, scratch.data(), nullptr);
     for (size_t j = 0; j < y.size(); ++j) ASSERT_TRUE(std::signbit(y[j])) << builds[i]->isa << " output " << j;
+  }
+}
+
+// Planes at most 8 wide take the flat layout, wider ones stay by rows (so
+// the shapes above cover both).
+TEST(DirectConvPlan, FlatLayoutForNarrowPlanes) {
+  const direct::Plan conv3 = direct::plan_for(ConvGeometry{64, 7, 7, 128, 3, 1, 1});
+  EXPECT_EQ(conv3.narrow, 1);
+  EXPECT_EQ(conv3.pitch, 9);
+  EXPECT_EQ(conv3.vectors, 4);  // 7 x 9 positions from 0 to 60
+  EXPECT_EQ(direct::plan_for(ConvGeometry{2, 4, 3, 3, 3, 1, 1}).pitch, 8);
+  for (const ConvGeometry& g : {ConvGeometry{1, 28, 28, 20, 5, 1, 2}, ConvGeometry{20, 14, 14, 20, 5, 1, 2},
+                                ConvGeometry{16, 14, 14, 32, 3, 1, 1}, ConvGeometry{1, 9, 9, 2, 3, 1, 1}}) {
+    EXPECT_EQ(direct::plan_for(g).narrow, 0) << g.height << "x" << g.width;
   }
 }
 

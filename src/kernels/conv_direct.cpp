@@ -31,10 +31,27 @@ Plan plan_for(const ConvGeometry& g) {
   p.pad = g.pad;
   p.height = g.height;
   p.width = g.width;
-  p.vectors = (g.width + kLanes - 1) / kLanes;
-  p.pitch = p.vectors * kLanes + 2 * g.pad;
   p.rows = g.height + 2 * g.pad;
-  p.plane = (static_cast<size_t>(p.rows) * p.pitch + kLanes - 1) / kLanes * kLanes;
+  const auto round_up = [](size_t v) { return (v + kLanes - 1) / kLanes * kLanes; };
+  // At least 8 wide, so that an 8-lane row of the output gradient past the
+  // image's width reads padding zeros, as it does by rows.
+  const int flat_pitch = std::max(g.width + 2 * g.pad, kNarrowWidth);
+  const int flat_vectors = ((g.height - 1) * flat_pitch + g.width + kLanes - 1) / kLanes;
+  if (g.width <= kNarrowWidth && flat_vectors <= g.height) {
+    p.narrow = 1;
+    p.vectors = flat_vectors;
+    p.pitch = flat_pitch;
+    // The furthest reads: a flat vector at the kernel's far corner, and an
+    // 8-lane row of the weight gradient at the far corner.
+    const size_t reach = static_cast<size_t>(2 * g.pad) * p.pitch + 2 * g.pad;
+    const size_t last_vector = static_cast<size_t>(p.vectors) * kLanes + reach;
+    const size_t last_row = static_cast<size_t>(g.height - 1) * p.pitch + reach + kNarrowWidth;
+    p.plane = round_up(std::max({static_cast<size_t>(p.rows) * p.pitch, last_vector, last_row}));
+  } else {
+    p.vectors = (g.width + kLanes - 1) / kLanes;
+    p.pitch = p.vectors * kLanes + 2 * g.pad;
+    p.plane = round_up(static_cast<size_t>(p.rows) * p.pitch);
+  }
   return p;
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 // Direct convolution for "same" convolutions (stride 1, odd kernel, pad
-// (K-1)/2), the course's two layers, in single precision. It computes
-// straight from zero-padded copies of the planes, with no patch matrix and no
-// packing, sixteen output pixels of a row at a time.
+// (K-1)/2), the course's and the recipes' layers, in single precision. It
+// computes straight from zero-padded copies of the planes, with no patch
+// matrix and no packing, sixteen output pixels of a row at a time, or, on
+// planes at most 8 wide, sixteen positions along the flattened plane.
 //
 // Every output value is summed in one fixed order with fused multiply-adds,
 // whatever the vector width: the AVX-512 and the AVX2 builds of the kernels
@@ -23,18 +24,33 @@ constexpr int kLanes = 16;
 constexpr int kGradSamples = 4;
 
 // The padded layout of one plane: rows of `pitch` floats, the image at
-// (pad, pad), zeros around it. A row is wide enough for whole 16-lane vectors
-// of output plus the kernel's reach, so the kernels never check bounds.
+// (pad, pad), zeros around it and past it, so the kernels never check
+// bounds. Two ways to cover the output with 16-lane vectors:
+// - by rows (planes wider than 8): each output row takes `vectors` whole
+//   vectors, and a row is wide enough for them plus the kernel's reach;
+// - flat (`narrow`, planes at most 8 wide, like a 7x7 plane): the rows sit
+//   tightly (pitch = width + 2 pad, at least 8) and `vectors` vectors run along the
+//   flattened plane, one lane per position y * pitch + x; the lanes that
+//   fall in the padding columns are computed and dropped. A 7x7 output
+//   takes 4 vectors instead of 7. The weight gradient then works on 8-lane
+//   rows, two output channels to a 16-lane register.
+// Every output value and every gradient sum is added in the same order
+// either way (the scalar reference knows nothing of the layout).
 // Plain data with no member functions (not even an implicit constructor
 // that does work): the kernels' instruction-set builds must not emit inline
 // code that the linker could share with the rest of the program.
 struct Plan {
   int channels, out_channels, kernel, pad, height, width;
-  int vectors;   // 16-lane vectors per output row
-  int pitch;     // floats per padded row: vectors * 16 + 2 pad
+  int narrow;    // 1 for the flat layout, 0 by rows
+  int vectors;   // 16-lane vectors per output row (by rows) or per plane (flat)
+  int pitch;     // floats per padded row: vectors * 16 + 2 pad by rows, max(width + 2 pad, 8) flat
   int rows;      // padded rows: height + 2 pad
-  size_t plane;  // floats per padded plane: rows * pitch, rounded up to 16
+  size_t plane;  // floats per padded plane, a multiple of 16 that covers every read
 };
+
+// Planes at most this wide take the flat layout (when it needs no more
+// vectors than rows would).
+constexpr int kNarrowWidth = 8;
 
 // Whether g is a convolution these kernels compute.
 bool supports(const ConvGeometry& g);

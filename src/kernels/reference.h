@@ -31,7 +31,10 @@ void direct_conv2d_forward(const float* x, const float* weight, const float* bia
 //         x[s][c][y+ky-p][16v+l+kx-p], .), dy being 0 past the row, added
 //         in the halving order. (Those zero lanes meet real inputs: an
 //         infinite activation there makes the entry NaN, where im2col
-//         would give an infinity. Training has diverged by then anyway.)
+//         would give an infinity. Training has diverged by then anyway.
+//         On planes at most 8 wide, the flat layout's zero lanes meet other
+//         inputs, so there such an entry may be NaN in one and infinite in
+//         the other; finite inputs give the same bits.)
 void direct_conv2d_backward(const float* x, const float* weight, const float* dy, float* dx, float* dweight,
                             float* dbias, int n, const ConvGeometry& g);
 // Max-pooling: each output is the first maximum of its window in row-major
