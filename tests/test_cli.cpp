@@ -538,6 +538,10 @@ TEST(Cli, RecipesArePresetsThatFlagsAdjust) {
   expect_usage_error("train --cutout 2.5", "--cutout");
   expect_usage_error("train --label-smoothing 1", "--label-smoothing");
   expect_usage_error("train --ema 1", "--ema");
+  expect_usage_error("train --model best --dropout 1", "--dropout: must be at least 0 and below 1, got 1");
+  expect_usage_error("train --model best --dropout -0.5", "--dropout");
+  expect_usage_error("train --dropout 0.2", "--dropout: model cnn has no dropout layer");
+  expect_usage_error("train --recipe speedrun --dropout 0.2", "--dropout: model speed has no dropout layer");
   expect_usage_error("train --ema 0.99 --optimizer asgd", "--ema: asgd averages its iterates already");
   TempDir dir;
   write_data(dir);

@@ -240,6 +240,8 @@ TEST(Resume, RecipeIngredientsResumeToTheSameBitsOnAnyThreadCount) {
     config.augment = {12, 0.1, 2, false, 6};
     config.label_smoothing = 0.1;
     config.ema = 0.9;
+    // Not best's own rate: a resumed run that fell back to it would differ.
+    if (model == "best") config.dropout = 0.2;
     ASSERT_EQ(train(plan_new_run(config, dir.file("full.safetensors"), 1)), RunStatus::Finished);
     ASSERT_EQ(train(plan_new_run(config, dir.file("r.safetensors"), 3, 7)), RunStatus::Stopped);
     ResumeChanges changes;
@@ -250,6 +252,30 @@ TEST(Resume, RecipeIngredientsResumeToTheSameBitsOnAnyThreadCount) {
     EXPECT_EQ(saved.file->int64_scalar("bn1.num_batches_tracked"), 20 * kGradChunks);
     EXPECT_NE(saved.network.buffers()[0], 0.0f) << "the running mean has moved";
   }
+}
+
+// --dropout sets the rate of the model's dropout layers: best's own rate
+// given explicitly trains the same bits as the default, another rate other
+// bits, and the checkpoint records the rate it trained with.
+TEST(Dropout, TheFlagSetsTheModelsRate) {
+  test::TempDir dir;
+  TrainConfig config = resume_config("adam");
+  config.model = "best";
+  config.epochs = 1;
+  ASSERT_EQ(train(plan_new_run(config, dir.file("default.safetensors"), 2)), RunStatus::Finished);
+  config.dropout = 0.3;
+  ASSERT_EQ(train(plan_new_run(config, dir.file("own.safetensors"), 2)), RunStatus::Finished);
+  config.dropout = 0.0;
+  ASSERT_EQ(train(plan_new_run(config, dir.file("off.safetensors"), 2)), RunStatus::Finished);
+  const SavedModel def = load_model(dir.file("default.safetensors")), own = load_model(dir.file("own.safetensors")),
+                   off = load_model(dir.file("off.safetensors"));
+  const size_t bytes = def.network.num_params() * sizeof(float);
+  EXPECT_EQ(std::memcmp(def.network.params().data(), own.network.params().data(), bytes), 0);
+  EXPECT_NE(std::memcmp(def.network.params().data(), off.network.params().data(), bytes), 0);
+  EXPECT_NE(off.metadata.at("layers").find(R"({"kind":"dropout","rate":0.0})"), std::string::npos)
+      << off.metadata.at("layers");
+  EXPECT_NE(def.metadata.at("layers").find(R"({"kind":"dropout","rate":0.3})"), std::string::npos)
+      << def.metadata.at("layers");
 }
 
 // --ema: the saved model is the warmed-up moving average of the weights

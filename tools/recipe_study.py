@@ -12,6 +12,7 @@ PART is one of
   best       the best recipe over seeds 1-3
   best-ablation  the best recipe at 5 epochs, one ingredient left out at a
              time, seeds 1-3
+  best-ablation-20  the same at the recipe's 20 epochs
   fashion    the fashion recipe over seeds 0-3 (0 is train's default), and
              two variants on seed 1
 Each record: {"part", "name", "seed", "args", "accuracy", "seconds"}, seconds
@@ -62,6 +63,13 @@ PARTS = {
         ("- augmentation", ["--recipe", "best", "--epochs", "5", "--rotate", "0", "--zoom", "0", "--shift", "0"],
          range(1, 4)),
         ("- EMA", ["--recipe", "best", "--epochs", "5", "--ema", "0"], range(1, 4)),
+        ("- dropout", ["--recipe", "best", "--epochs", "5", "--dropout", "0"], range(1, 4)),
+    ],
+    # The whole recipe (20 epochs) against the "best" part's runs.
+    "best-ablation-20": [
+        ("- augmentation", ["--recipe", "best", "--rotate", "0", "--zoom", "0", "--shift", "0"], range(1, 4)),
+        ("- EMA", ["--recipe", "best", "--ema", "0"], range(1, 4)),
+        ("- dropout", ["--recipe", "best", "--dropout", "0"], range(1, 4)),
     ],
     "fashion": [("fashion", ["--recipe", "fashion"], range(0, 4)),
                 ("fashion, 20 epochs", ["--recipe", "fashion", "--epochs", "20"], range(1, 2)),

@@ -263,6 +263,9 @@ Command add_train(CLI::App& app) {
   fixed(cmd->add_option("--label-smoothing", c.label_smoothing,
                         "Train towards 1 - X + X/10 for the label and X/10 elsewhere (0: off)")
             ->group(aug_group));
+  fixed(add_optional(cmd, "--dropout", c.dropout,
+                     "Set the model's dropout rate, in [0, 1) (0: off; only models with dropout, like best)")
+            ->group(aug_group));
   fixed(cmd->add_option("--ema", c.ema,
                         "Report and save a moving average of the weights with this decay, e.g. 0.999 (0: off)")
             ->group(aug_group));

@@ -1,5 +1,7 @@
 #include "nn/network.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -103,6 +105,19 @@ const ParamTensor* Network<T>::find(const std::string& name) const {
     if (t.name == name) return &t;
   }
   return nullptr;
+}
+
+template <class T>
+void Network<T>::set_dropout(double rate) {
+  if (!(rate >= 0 && rate < 1)) throw Error(fmt::format("{}: a dropout rate must be in [0, 1), got {}", model_, rate));
+  bool found = false;
+  for (Layer& l : layers_) {
+    if (l.spec.kind == LayerSpec::Kind::Dropout) {
+      l.spec.rate = rate;
+      found = true;
+    }
+  }
+  if (!found) throw Error(fmt::format("model {} has no dropout layer", model_));
 }
 
 template <class T>

@@ -101,6 +101,10 @@ class Network {
   // uniform in +-1/sqrt(fan_in), drawn from the seed's own stream.
   void init(uint64_t seed);
 
+  // Sets every Dropout layer's rate (in [0, 1); 0 turns them off). Error if
+  // the network has none.
+  void set_dropout(double rate);
+
  private:
   std::string model_;
   Shape input_;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "data/dataset.h"
 #include "nn/models.h"
 #include "util/error.h"
 
@@ -68,6 +69,16 @@ TrainConfig TrainConfig::resolved() const {
     throw UsageError(fmt::format("--label-smoothing: must be at least 0 and below 1, got {}", label_smoothing));
   }
   if (!(ema >= 0 && ema < 1)) throw UsageError(fmt::format("--ema: must be at least 0 and below 1, got {}", ema));
+  if (dropout) {
+    if (!(*dropout >= 0 && *dropout < 1)) {
+      throw UsageError(fmt::format("--dropout: must be at least 0 and below 1, got {}", *dropout));
+    }
+    const auto layers = find_model(model).layers(kNumClasses);
+    if (std::none_of(layers.begin(), layers.end(),
+                     [](const LayerSpec& l) { return l.kind == LayerSpec::Kind::Dropout; })) {
+      throw UsageError(fmt::format("--dropout: model {} has no dropout layer", model));
+    }
+  }
   if (clip_norm && !(std::isfinite(*clip_norm) && *clip_norm > 0)) {
     throw UsageError(fmt::format("--clip-norm: must be a finite number > 0, got {}", *clip_norm));
   }
@@ -171,6 +182,8 @@ const std::vector<Field>& fields() {
        [](TrainConfig& c, const json& j) { c.label_smoothing = j.get<double>(); }, true},
       {"ema", [](const TrainConfig& c) { return c.ema != 0 ? json(c.ema) : json(); },
        [](TrainConfig& c, const json& j) { c.ema = j.get<double>(); }, true},
+      {"dropout", [](const TrainConfig& c) { return c.dropout ? json(*c.dropout) : json(); },
+       [](TrainConfig& c, const json& j) { c.dropout = j.get<double>(); }, true},
       plain("data", &TrainConfig::data),
       plain("init", &TrainConfig::init),
       plain("log_every", &TrainConfig::log_every),

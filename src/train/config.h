@@ -30,6 +30,7 @@ struct TrainConfig {
   AugmentConfig augment;            // random affine distortions of the training images
   double label_smoothing = 0;       // PyTorch's CrossEntropyLoss(label_smoothing=...)
   double ema = 0;                   // decay of the weights' moving average that the run reports (0: none)
+  std::optional<double> dropout;    // the rate of the model's dropout layers, if not the model's own
   std::string data;                 // where the data came from
   std::string init;                 // weights the run started from, if not random
   // Not part of the arithmetic.

@@ -197,6 +197,7 @@ TrainingRun::TrainingRun(RunPlan plan, std::shared_ptr<const DataSplits> data, s
   Start start = starting_point(plan_, std::move(data), std::move(weights));
   data_ = std::move(start.data);
   network_ = std::make_unique<Network<float>>(std::move(start.network));
+  if (config.dropout) network_->set_dropout(*config.dropout);
   optimizer_ = make_optimizer(config.optimizer, network_->tensors());
   if (plan_.checkpoint) restore_optimizer(*plan_.checkpoint, *optimizer_, network_->params());
   const int batches = batches_per_epoch(data_->train.count, config.batch_size);
