@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "helpers.h"
@@ -238,6 +239,32 @@ TEST(MaxPool, EveryBuildMatchesTheReference) {
       std::fill(arg.begin(), arg.end(), -1);
       builds[b]->maxpool2x2(x.data(), y.data(), arg.data(), planes, h, w);
       same(y, arg);
+    }
+
+    // Backward, by its definition (dx = 0, then dx[argmax] += dy), against
+    // the portable loop and every build, to the bit: gradients with -0
+    // (which becomes +0) and NaN, over a dx full of garbage.
+    std::vector<float> dy(out);
+    for (auto& v : dy) v = nan_one_in(rng) == 0 ? std::numeric_limits<float>::quiet_NaN() : 0.25f * level(rng);
+    for (size_t i = 0; i < out; i += 7) dy[i] = -0.0f;
+    std::vector<float> dx_def(in, 0.0f);
+    for (size_t p = 0; p < planes; ++p) {
+      for (size_t o = 0; o < out / planes; ++o) dx_def[p * h * w + arg_ref[p * out / planes + o]] += dy[p * out / planes + o];
+    }
+    auto same_bits = [&](const std::vector<float>& dx) {
+      ASSERT_EQ(std::memcmp(dx.data(), dx_def.data(), in * sizeof(float)), 0) << h << "x" << w;
+    };
+    std::vector<float> dx(in, 3.0f);
+    maxpool_backward(dy.data(), arg_ref.data(), dx.data(), planes, g);
+    same_bits(dx);
+    std::vector<double> dyd(dy.begin(), dy.end()), dxd(in, 3.0);  // the portable loop
+    maxpool_backward(dyd.data(), arg_ref.data(), dxd.data(), planes, g);
+    same_bits(std::vector<float>(dxd.begin(), dxd.end()));
+    for (int b = 0; b < count; ++b) {
+      SCOPED_TRACE(builds[b]->isa);
+      std::fill(dx.begin(), dx.end(), 3.0f);
+      builds[b]->maxpool2x2_backward(dy.data(), arg_ref.data(), dx.data(), planes, h, w);
+      same_bits(dx);
     }
   }
 }

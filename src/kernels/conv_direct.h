@@ -75,6 +75,9 @@ struct Kernels {
   // maxpool_forward (layers.h) over 2x2 windows with stride 2, for planes of
   // height x width: the same outputs and argmax, to the bit.
   void (*maxpool2x2)(const float* x, float* y, int* argmax, long planes, int height, int width);
+  // maxpool_backward (layers.h) for maxpool2x2's argmax: dx = 0, then
+  // dx[argmax] += dy, to the bit, each dx written once.
+  void (*maxpool2x2_backward)(const float* dy, const int* argmax, float* dx, long planes, int height, int width);
 };
 
 // The fastest kernels this CPU runs, or null (no AVX2 and FMA): the caller

@@ -267,6 +267,13 @@ template <class T>
 void maxpool_backward(const T* dy, const int32_t* argmax, T* dx, size_t planes, const PoolGeometry& g) {
   const size_t out_plane = static_cast<size_t>(g.out_height()) * g.out_width();
   const size_t in_plane = static_cast<size_t>(g.height) * g.width;
+  if (g.kernel == 2 && g.stride == 2) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (const direct::Kernels* k = direct::best()) {
+        return k->maxpool2x2_backward(dy, argmax, dx, static_cast<long>(planes), g.height, g.width);
+      }
+    }
+  }
   std::fill(dx, dx + planes * in_plane, T(0));
   for (size_t p = 0; p < planes; ++p) {
     for (size_t o = 0; o < out_plane; ++o) {
