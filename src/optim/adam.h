@@ -1,6 +1,7 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "optim/optimizer.h"
 
@@ -38,15 +39,24 @@ class Adam final : public TensorwiseOptimizer {
     const auto beta1 = static_cast<float>(b1), beta2 = static_cast<float>(b2);
     const auto rest1 = static_cast<float>(1 - b1), rest2 = static_cast<float>(1 - b2);
     const auto eps = static_cast<float>(config_.get("eps"));
-    const bool amsgrad = config_.on("amsgrad");
-    for (size_t i = begin; i < end; ++i) {
-      const float g = grad[i];
-      exp_avg_[i] = exp_avg_[i] * beta1 + rest1 * g;
-      exp_avg_sq_[i] = exp_avg_sq_[i] * beta2 + rest2 * g * g;
-      float v = exp_avg_sq_[i];
-      if (amsgrad) v = max_exp_avg_sq_[i] = std::max(max_exp_avg_sq_[i], v);
-      const float denom = std::sqrt(v) / bc2_sqrt + eps;
-      p[i] = p[i] - step_size * (exp_avg_[i] / denom);
+    float *m = exp_avg_.data(), *s = exp_avg_sq_.data(), *s_max = max_exp_avg_sq_.data();
+    // One loop per variant, with no test inside, so that the compiler
+    // vectorises it (the same operations on each element: the same bits).
+    auto loop = [&](auto amsgrad) {
+      for (size_t i = begin; i < end; ++i) {
+        const float g = grad[i];
+        m[i] = m[i] * beta1 + rest1 * g;
+        s[i] = s[i] * beta2 + rest2 * g * g;
+        float v = s[i];
+        if constexpr (decltype(amsgrad)::value) v = s_max[i] = std::max(s_max[i], v);
+        const float denom = std::sqrt(v) / bc2_sqrt + eps;
+        p[i] = p[i] - step_size * (m[i] / denom);
+      }
+    };
+    if (config_.on("amsgrad")) {
+      loop(std::true_type{});
+    } else {
+      loop(std::false_type{});
     }
   }
 
