@@ -254,14 +254,20 @@ TEST(Resume, RecipeIngredientsResumeToTheSameBitsOnAnyThreadCount) {
   }
 }
 
+// One epoch of Adam on the small data set, for a recipe model.
+TrainConfig one_adam_epoch(const std::string& model) {
+  TrainConfig config = resume_config("adam");
+  config.model = model;
+  config.epochs = 1;
+  return config;
+}
+
 // --dropout sets the rate of the model's dropout layers: best's own rate
 // given explicitly trains the same bits as the default, another rate other
 // bits, and the checkpoint records the rate it trained with.
 TEST(Dropout, TheFlagSetsTheModelsRate) {
   test::TempDir dir;
-  TrainConfig config = resume_config("adam");
-  config.model = "best";
-  config.epochs = 1;
+  TrainConfig config = one_adam_epoch("best");
   ASSERT_EQ(train(plan_new_run(config, dir.file("default.safetensors"), 2)), RunStatus::Finished);
   config.dropout = 0.3;
   ASSERT_EQ(train(plan_new_run(config, dir.file("own.safetensors"), 2)), RunStatus::Finished);
@@ -283,9 +289,7 @@ TEST(Dropout, TheFlagSetsTheModelsRate) {
 // passes through; the weights trained are those of the same run without it.
 TEST(Ema, TheSavedModelIsTheAverageAndTrainingIsUnchanged) {
   test::TempDir dir;
-  TrainConfig config = resume_config("adam");
-  config.model = "speed";
-  config.epochs = 1;
+  TrainConfig config = one_adam_epoch("speed");
   ASSERT_EQ(train(plan_new_run(config, dir.file("plain.safetensors"), 2)), RunStatus::Finished);
   config.ema = 0.75;
   TrainingRun run(plan_new_run(config, dir.file("ema.safetensors"), 2), borrow(small_mnist()));
