@@ -89,6 +89,7 @@ TEST(Conv, ScratchCoversSeveralGroupsWithRemainder) {
 // 1x1 kernels). They are also checked against the plain definition.
 struct DirectCase {
   int n, c, h, w, oc, k;
+  int narrow = 0;  // the layout plan_for must choose: 1 flat, 0 by rows
 };
 
 class DirectConv : public ::testing::TestWithParam<DirectCase> {};
@@ -97,6 +98,8 @@ TEST_P(DirectConv, EqualsItsReferenceToTheBit) {
   const DirectCase p = GetParam();
   const ConvGeometry g{p.c, p.h, p.w, p.oc, p.k, 1, (p.k - 1) / 2};
   ASSERT_TRUE(direct::supports(g));
+  // The case tests the layout it was written for.
+  ASSERT_EQ(direct::plan_for(g).narrow, p.narrow);
   int count = 0;
   const direct::Kernels* const* builds = direct::available(count);
   if (count == 0) GTEST_SKIP() << "this CPU has neither AVX2 with FMA nor AVX-512";
@@ -142,17 +145,17 @@ TEST_P(DirectConv, EqualsItsReferenceToTheBit) {
 INSTANTIATE_TEST_SUITE_P(Shapes, DirectConv,
                          ::testing::Values(DirectCase{13, 1, 28, 28, 20, 5},   // the course's conv1, one worker's chunk
                                            DirectCase{13, 20, 14, 14, 20, 5},  // the course's conv2
-                                           DirectCase{1, 1, 1, 1, 1, 1},       // smallest
                                            DirectCase{2, 3, 16, 16, 7, 3},     // a whole vector per row; 7 channels
                                            DirectCase{3, 2, 5, 17, 5, 5},      // one lane past a vector
-                                           DirectCase{1, 5, 33, 3, 9, 7},      // tall and narrow, large kernel
                                            DirectCase{4, 1, 2, 40, 3, 1},      // 1x1 kernel, three vectors per row
                                            // Flat layouts (planes at most 8 wide):
-                                           DirectCase{5, 6, 7, 7, 13, 3},  // best's conv3; odd channels, 4 + 1 samples
-                                           DirectCase{3, 4, 8, 8, 9, 5},   // 8 wide exactly, pad 2
-                                           DirectCase{2, 3, 4, 3, 3, 3},   // narrower than 8 with its padding
-                                           DirectCase{6, 2, 7, 7, 17, 1},  // 1x1 kernel
-                                           DirectCase{1, 2, 9, 8, 2, 7}));  // a 7x7 kernel's long reach
+                                           DirectCase{1, 1, 1, 1, 1, 1, 1},       // smallest
+                                           DirectCase{1, 5, 33, 3, 9, 7, 1},      // tall and narrow, large kernel
+                                           DirectCase{5, 6, 7, 7, 13, 3, 1},  // best's conv3; odd channels, 4 + 1 samples
+                                           DirectCase{3, 4, 8, 8, 9, 5, 1},   // 8 wide exactly, pad 2
+                                           DirectCase{2, 3, 4, 3, 3, 3, 1},   // narrower than 8 with its padding
+                                           DirectCase{6, 2, 7, 7, 17, 1, 1},  // 1x1 kernel
+                                           DirectCase{1, 2, 9, 8, 2, 7, 1}));  // a 7x7 kernel's long reach
 
 // A bias of -0 with only zero products gives -0, as in the reference: the
 // sums start from the bias itself, not from 0 + bias.

@@ -263,8 +263,9 @@ TrainConfig one_adam_epoch(const std::string& model) {
 }
 
 // --dropout sets the rate of the model's dropout layers: best's own rate
-// given explicitly trains the same bits as the default, another rate other
-// bits, and the checkpoint records the rate it trained with.
+// given explicitly trains the same bits as the default, other rates (0, off,
+// and 0.2, other masks) other bits, and the checkpoint records the rate it
+// trained with.
 TEST(Dropout, TheFlagSetsTheModelsRate) {
   test::TempDir dir;
   TrainConfig config = one_adam_epoch("best");
@@ -273,11 +274,16 @@ TEST(Dropout, TheFlagSetsTheModelsRate) {
   ASSERT_EQ(train(plan_new_run(config, dir.file("own.safetensors"), 2)), RunStatus::Finished);
   config.dropout = 0.0;
   ASSERT_EQ(train(plan_new_run(config, dir.file("off.safetensors"), 2)), RunStatus::Finished);
+  config.dropout = 0.2;
+  ASSERT_EQ(train(plan_new_run(config, dir.file("other.safetensors"), 2)), RunStatus::Finished);
   const SavedModel def = load_model(dir.file("default.safetensors")), own = load_model(dir.file("own.safetensors")),
-                   off = load_model(dir.file("off.safetensors"));
+                   off = load_model(dir.file("off.safetensors")), other = load_model(dir.file("other.safetensors"));
   const size_t bytes = def.network.num_params() * sizeof(float);
   EXPECT_EQ(std::memcmp(def.network.params().data(), own.network.params().data(), bytes), 0);
   EXPECT_NE(std::memcmp(def.network.params().data(), off.network.params().data(), bytes), 0);
+  EXPECT_NE(std::memcmp(def.network.params().data(), other.network.params().data(), bytes), 0);
+  EXPECT_NE(other.metadata.at("layers").find(R"({"kind":"dropout","rate":0.2})"), std::string::npos)
+      << other.metadata.at("layers");
   EXPECT_NE(off.metadata.at("layers").find(R"({"kind":"dropout","rate":0.0})"), std::string::npos)
       << off.metadata.at("layers");
   EXPECT_NE(def.metadata.at("layers").find(R"({"kind":"dropout","rate":0.3})"), std::string::npos)
