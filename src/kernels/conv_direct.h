@@ -35,7 +35,8 @@ constexpr int kGradSamples = 4;
 //   takes 4 vectors instead of 7. The weight gradient then works on 8-lane
 //   rows, two output channels to a 16-lane register.
 // Every output value and every gradient sum is added in the same order
-// either way (the scalar reference knows nothing of the layout).
+// either way (the scalar reference knows nothing of the layout), so finite
+// inputs give the same bits (reference.h says what an infinite one does).
 // Plain data with no member functions (not even an implicit constructor
 // that does work): the kernels' instruction-set builds must not emit inline
 // code that the linker could share with the rest of the program.

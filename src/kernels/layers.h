@@ -26,6 +26,8 @@ struct PoolGeometry {
 template <class T>
 void maxpool_forward(const T* x, T* y, int32_t* argmax, size_t planes, const PoolGeometry& g);
 // dx = dy at each output's argmax (summed where windows overlap), 0 elsewhere.
+// argmax must come from maxpool_forward with the same geometry: the 2x2,
+// stride-2 float path looks for each argmax within its own window only.
 template <class T>
 void maxpool_backward(const T* dy, const int32_t* argmax, T* dx, size_t planes, const PoolGeometry& g);
 
