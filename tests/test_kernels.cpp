@@ -149,9 +149,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DirectConv,
                                            DirectCase{3, 2, 5, 17, 5, 5},      // one lane past a vector
                                            DirectCase{4, 1, 2, 40, 3, 1},      // 1x1 kernel, three vectors per row
                                            // Flat layouts (planes at most 8 wide):
-                                           DirectCase{1, 1, 1, 1, 1, 1, 1},       // smallest
-                                           DirectCase{1, 5, 33, 3, 9, 7, 1},      // tall and narrow, large kernel
-                                           DirectCase{5, 6, 7, 7, 13, 3, 1},  // best's conv3; odd channels, 4 + 1 samples
+                                           DirectCase{1, 1, 1, 1, 1, 1, 1},   // smallest
+                                           DirectCase{1, 5, 33, 3, 9, 7, 1},  // tall and narrow, large kernel
+                                           DirectCase{5, 6, 7, 7, 13, 3, 1},  // best's conv3; odd channels, 4+1 samples
                                            DirectCase{3, 4, 8, 8, 9, 5, 1},   // 8 wide exactly, pad 2
                                            DirectCase{2, 3, 4, 3, 3, 3, 1},   // narrower than 8 with its padding
                                            DirectCase{6, 2, 7, 7, 17, 1, 1},  // 1x1 kernel
